@@ -1,0 +1,1 @@
+"""Transports only: Connect services, the REST API, health and metrics, and their wiring."""

@@ -1,0 +1,146 @@
+"""Wiring: one ASGI app on one port carrying health, REST, Connect and the dashboard."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from runtrack import __version__
+from runtrack.api import health
+from runtrack.api.errors import classify
+from runtrack.api.metrics import Metrics
+from runtrack.api.rest import runs as rest_runs
+from runtrack.config import Settings
+from runtrack.errors import RuntrackError
+from runtrack.service.background import Supervisor
+from runtrack.service.container import Services
+from runtrack.storage import migrate
+
+log = logging.getLogger("runtrack.app")
+
+
+class TimingMiddleware:
+    """Adds ``Server-Timing: app;dur=<ms>`` and records request metrics (pure ASGI, stream-safe)."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                dur = (time.perf_counter() - start) * 1000
+                headers = list(message.get("headers", []))
+                headers.append((b"server-timing", f"app;dur={dur:.3f}".encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = scope.get("route")
+            path = getattr(route, "path", None) or _connect_route(scope.get("path", ""))
+            self.metrics.requests.labels(path, scope.get("method", ""), str(status)).inc()
+            self.metrics.latency.labels(path).observe(time.perf_counter() - start)
+
+
+def _connect_route(path: str) -> str:
+    return path if path.startswith("/flyteidl2.") else "other"
+
+
+def _error_response(exc: BaseException) -> JSONResponse:
+    mapping, message = classify(exc)
+    return JSONResponse({"error": {"code": mapping.name, "message": message}}, status_code=mapping.http)
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:3]:
+        loc = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body",))
+        parts.append(f"{loc}: {err.get('msg')}")
+    return "; ".join(parts) or "invalid request"
+
+
+def create_app(settings: Settings, *, services: Services | None = None) -> FastAPI:
+    """Build the app. Nothing connects until the lifespan starts."""
+    metrics = Metrics()
+    supervisor = Supervisor()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        svc = services or Services.build(settings)
+        app.state.services = svc
+        if settings.migrate_on_start:
+            before, after = await migrate.upgrade(svc.db)
+            log.info("schema ready", extra={"fields": {"from": before, "to": after}})
+        start_background(svc, supervisor)
+        log.info(
+            "runtrack serving",
+            extra={"fields": {"database": svc.db.dialect, "version": __version__}},
+        )
+        try:
+            yield
+        finally:
+            await supervisor.stop()
+            if services is None:
+                await svc.close()
+
+    app = FastAPI(
+        title="runtrack",
+        version=__version__,
+        description="A runs service: workflow runs, their actions and attempts.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.metrics = metrics
+    app.state.supervisor = supervisor
+
+    @app.exception_handler(Exception)
+    async def _any_error(_req: Request, exc: Exception) -> JSONResponse:
+        return _error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_req: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse(
+            {"error": {"code": "invalid_argument", "message": _validation_message(exc)}}, status_code=400
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_req: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse(
+            {"error": {"code": "http_error", "message": str(exc.detail)}}, status_code=exc.status_code
+        )
+
+    @app.exception_handler(RuntrackError)
+    async def _domain(_req: Request, exc: RuntrackError) -> JSONResponse:
+        return _error_response(exc)
+
+    app.include_router(health.router)
+    app.include_router(rest_runs.router)
+    mount_connect(app)
+    app.add_middleware(TimingMiddleware, metrics=metrics)
+    return app
+
+
+def start_background(svc: Services, supervisor: Supervisor) -> None:
+    """Start the periodic jobs (sweepers, cleanup, retention) of this replica."""
+
+
+def mount_connect(app: FastAPI) -> None:
+    """Mount the flyteidl2 Connect services at their standard paths."""

@@ -1,0 +1,111 @@
+"""The ``runtrack`` command line: serve, migrate, and the operator commands."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import Annotated, NoReturn
+
+import typer
+
+from runtrack.config import Settings, load_settings
+from runtrack.errors import ConfigError, RuntrackError
+
+app = typer.Typer(
+    name="runtrack",
+    help="runtrack: a runs service for workflow runs, their actions and attempts.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+ConfigOpt = Annotated[
+    str | None, typer.Option("--config", "-c", help="YAML config file (the `runs:` shape).", envvar="RUNTRACK_CONFIG")
+]
+DbOpt = Annotated[
+    str | None, typer.Option("--database-url", help="Overrides the database (postgresql://… or sqlite:///…).")
+]
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    typer.echo(f"runtrack: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def settings_from(config: str | None, database_url: str | None = None, **overrides: object) -> Settings:
+    """Load settings or exit 2 with one line naming the bad key."""
+    import os
+
+    env = dict(os.environ)
+    if database_url:
+        env["RUNTRACK_DATABASE_URL"] = database_url
+    try:
+        settings = load_settings(config, env)
+    except ConfigError as exc:
+        _fail(f"bad configuration: {exc.message}")
+    return settings.with_overrides(**overrides)
+
+
+@app.command()
+def serve(
+    config: ConfigOpt = None,
+    host: Annotated[str | None, typer.Option(help="Bind address (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 8090).")] = None,
+    database_url: DbOpt = None,
+    no_migrate: Annotated[bool, typer.Option("--no-migrate", help="Do not apply migrations on start.")] = False,
+) -> None:
+    """Serve the Connect API, the REST API and the dashboard on one port."""
+    import uvicorn
+
+    from runtrack.api.app import create_app
+    from runtrack.logs import setup_logging
+
+    settings = settings_from(config, database_url, host=host, port=port)
+    if no_migrate:
+        settings = settings.with_overrides(migrate_on_start=False)
+    setup_logging(settings.log_level, show_source=settings.log_show_source, fmt=settings.log_format)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=30,
+            lifespan="on",
+        )
+    )
+    server.run()
+    if not server.started:
+        sys.exit(1)
+
+
+@app.command()
+def migrate(config: ConfigOpt = None, database_url: DbOpt = None) -> None:
+    """Apply pending schema migrations and exit."""
+    from runtrack.storage import migrate as mig
+    from runtrack.storage.db import create_database
+
+    settings = settings_from(config, database_url)
+
+    async def run() -> tuple[str | None, str]:
+        db = create_database(settings)
+        try:
+            return await mig.upgrade(db)
+        finally:
+            await db.dispose()
+
+    try:
+        before, after = asyncio.run(run())
+    except RuntrackError as exc:
+        _fail(exc.message, 1)
+    except OSError as exc:
+        _fail(f"database unavailable: {exc}", 1)
+    if before == after:
+        typer.echo(f"schema already at {after}")
+    else:
+        typer.echo(f"schema migrated from {before or 'empty'} to {after}")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,1 @@
+"""Use cases and transactions. Imports domain and storage; knows no transport."""

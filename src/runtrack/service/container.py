@@ -1,0 +1,27 @@
+"""The service container: built once at start-up from settings, handed to the transports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from runtrack.config import Settings
+from runtrack.service.runs import RunsService
+from runtrack.storage.db import Database, create_database
+from runtrack.storage.repository import Repository
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    repo: Repository
+    runs: RunsService
+
+    @classmethod
+    def build(cls, settings: Settings) -> Services:
+        db = create_database(settings)
+        repo = Repository()
+        return cls(settings=settings, db=db, repo=repo, runs=RunsService(db, repo))
+
+    async def close(self) -> None:
+        await self.db.dispose()

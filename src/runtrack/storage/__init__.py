@@ -1,0 +1,1 @@
+"""Storage: SQLAlchemy Core tables, the repository, filter → SQL, migrations. Knows no HTTP."""
