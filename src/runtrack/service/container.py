@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from runtrack.config import Settings
+from runtrack.service.notifier import Notifier, NullNotifier
 from runtrack.service.runs import RunsService
 from runtrack.storage.db import Database, create_database
 from runtrack.storage.repository import Repository
@@ -16,12 +17,14 @@ class Services:
     db: Database
     repo: Repository
     runs: RunsService
+    notifier: Notifier
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
         db = create_database(settings)
         repo = Repository()
-        return cls(settings=settings, db=db, repo=repo, runs=RunsService(db, repo))
+        notifier: Notifier = NullNotifier()
+        return cls(settings=settings, db=db, repo=repo, runs=RunsService(db, repo), notifier=notifier)
 
     async def close(self) -> None:
         await self.db.dispose()
