@@ -1,0 +1,1 @@
+"""flyteidl2 services over the Connect protocol (connectrpc), mounted on the main app."""
