@@ -48,7 +48,7 @@ def median_p95(xs: Sequence[float]) -> tuple[float, float]:
     if not xs:
         return float("nan"), float("nan")
     s = sorted(xs)
-    return statistics.median(s), s[min(len(s) - 1, int(round(0.95 * (len(s) - 1))))]
+    return statistics.median(s), s[min(len(s) - 1, round(0.95 * (len(s) - 1)))]
 
 
 def server_ms(resp: httpx.Response) -> float:

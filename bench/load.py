@@ -26,9 +26,9 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
-from runtrack.config import Settings, normalize_database_url  # noqa: E402
-from runtrack.storage import migrate  # noqa: E402
-from runtrack.storage.db import Database, create_database  # noqa: E402
+from runtrack.config import Settings, normalize_database_url
+from runtrack.storage import migrate
+from runtrack.storage.db import Database, create_database
 
 ORG = "bench"
 DOMAINS = ("development", "staging", "production")

@@ -15,14 +15,15 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import Sample, asyncpg_dsn, table, time_requests, time_sql, write_section  # noqa: E402
+from bench.common import Sample, asyncpg_dsn, table, time_requests, time_sql, write_section
 
 
 async def run(url: str, db_url: str, n: int) -> list[Sample]:
     conn = await asyncpg.connect(asyncpg_dsn(db_url))
     try:
         total = await conn.fetchval("SELECT count(*) FROM runs")
-        names = [r["name"] for r in await conn.fetch("SELECT name, project, domain FROM runs ORDER BY random() LIMIT 200")]
+        rows = await conn.fetch("SELECT name FROM runs ORDER BY random() LIMIT 200")
+        names = [r["name"] for r in rows]
         scopes = {
             r["name"]: (r["org"], r["project"], r["domain"])
             for r in await conn.fetch("SELECT org, project, domain, name FROM runs WHERE name = ANY($1)", names)
