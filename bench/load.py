@@ -120,7 +120,7 @@ def _secondary_indexes() -> list[sa.Index]:
     return [ix for t in BULK_TABLES for ix in metadata.tables[t].indexes if not ix.unique]
 
 
-async def load_postgres(db: Database, n: int, batch: int, now: datetime) -> None:
+async def load_postgres(db: Database, n: int, batch: int, now: datetime, jobs: int = 2) -> None:
     """Bulk path: secondary indexes are dropped during the load and rebuilt once at the end, and
     foreign-key triggers are skipped for the generated rows (which are consistent by construction)."""
     start = await _fresh_check(db) + 1
@@ -128,22 +128,37 @@ async def load_postgres(db: Database, n: int, batch: int, now: datetime) -> None
     async with db.write() as conn:
         for ix in indexes:
             await conn.execute(sa.text(f'DROP INDEX IF EXISTS "{ix.name}"'))
+    batches = [(lo, min(start + n - 1, lo + batch - 1)) for lo in range(start, start + n, batch)]
+    queue: asyncio.Queue[tuple[int, int]] = asyncio.Queue()
+    for b in batches:
+        queue.put_nowait(b)
     done = 0
-    while done < n:
-        lo, hi = start + done, start + min(n, done + batch) - 1
-        async with db.write() as conn:
-            await conn.execute(sa.text("SET LOCAL session_replication_role = replica"))
-            await conn.execute(sa.text("SET LOCAL synchronous_commit = off"))
-            params = {"lo": lo, "hi": hi, "now": now}
-            for stmt in (PG_RUNS, PG_LABELS, PG_ACTIONS, PG_ATTEMPTS, PG_TRANSITIONS):
-                await conn.execute(sa.text(stmt), params)
-        done = hi - start + 1
-        print(f"  {done:>9,} / {n:,} runs", flush=True)
+
+    async def worker() -> None:
+        nonlocal done
+        while not queue.empty():
+            lo, hi = queue.get_nowait()
+            async with db.write() as conn:
+                await conn.execute(sa.text("SET LOCAL session_replication_role = replica"))
+                await conn.execute(sa.text("SET LOCAL synchronous_commit = off"))
+                params = {"lo": lo, "hi": hi, "now": now}
+                for stmt in (PG_RUNS, PG_LABELS, PG_ACTIONS, PG_ATTEMPTS, PG_TRANSITIONS):
+                    await conn.execute(sa.text(stmt), params)
+            done += hi - lo + 1
+            print(f"  {done:>9,} / {n:,} runs", flush=True)
+
+    await asyncio.gather(*(worker() for _ in range(max(1, jobs))))
     print(f"  rebuilding {len(indexes)} indexes", flush=True)
-    async with db.write() as conn:
-        await conn.execute(sa.text("SET LOCAL maintenance_work_mem = '512MB'"))
-        for ix in indexes:
-            await conn.run_sync(lambda c, ix=ix: ix.create(c))
+
+    async def build(ix: sa.Index) -> None:
+        async with db.write() as conn:
+            await conn.execute(sa.text("SET LOCAL maintenance_work_mem = '512MB'"))
+            await conn.run_sync(lambda c: ix.create(c))
+
+    pending = list(indexes)
+    while pending:  # ``jobs`` index builds at a time
+        chunk, pending = pending[: max(1, jobs)], pending[max(1, jobs) :]
+        await asyncio.gather(*(build(ix) for ix in chunk))
     async with db.write() as conn:
         for table in ("runs", "actions", "attempts", "phase_transitions"):
             await conn.execute(
@@ -207,14 +222,14 @@ async def load_sqlite(db: Database, n: int, batch: int, now: datetime) -> None:
         print(f"  {hi - start + 1:>9,} / {n:,} runs", flush=True)
 
 
-async def main_async(url: str, n: int, batch: int) -> float:
+async def main_async(url: str, n: int, batch: int, jobs: int) -> float:
     db = create_database(Settings(database_url=normalize_database_url(url)))
     try:
         await migrate.upgrade(db)
         now = datetime.now(UTC)
         t0 = time.perf_counter()
         if db.is_postgres:
-            await load_postgres(db, n, batch, now)
+            await load_postgres(db, n, batch, now, jobs)
         else:
             await load_sqlite(db, n, min(batch, 20_000), now)
         return time.perf_counter() - t0
@@ -226,10 +241,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--database-url", required=True)
     ap.add_argument("-n", type=int, default=100_000, help="runs to add")
-    ap.add_argument("--batch", type=int, default=100_000)
+    ap.add_argument("--batch", type=int, default=50_000)
+    ap.add_argument("--jobs", type=int, default=2, help="concurrent PostgreSQL sessions")
     ap.add_argument("--json", action="store_true", help="print the result as JSON")
     args = ap.parse_args()
-    secs = asyncio.run(main_async(args.database_url, args.n, args.batch))
+    secs = asyncio.run(main_async(args.database_url, args.n, args.batch, args.jobs))
     result = {"runs": args.n, "seconds": round(secs, 1), "runs_per_s": round(args.n / secs)}
     print(json.dumps(result) if args.json else f"loaded {args.n:,} runs in {secs:.1f}s ({args.n / secs:,.0f} runs/s)")
 
