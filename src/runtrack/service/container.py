@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from runtrack.config import Settings
 from runtrack.service.notifier import Notifier, NullNotifier
 from runtrack.service.runs import RunsService
+from runtrack.service.tasks import TasksService
 from runtrack.storage.db import Database, create_database
 from runtrack.storage.repository import Repository
 
@@ -18,13 +19,21 @@ class Services:
     repo: Repository
     runs: RunsService
     notifier: Notifier
+    tasks: TasksService
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
         db = create_database(settings)
         repo = Repository()
         notifier: Notifier = NullNotifier()
-        return cls(settings=settings, db=db, repo=repo, runs=RunsService(db, repo), notifier=notifier)
+        return cls(
+            settings=settings,
+            db=db,
+            repo=repo,
+            runs=RunsService(db, repo),
+            notifier=notifier,
+            tasks=TasksService(db),
+        )
 
     async def close(self) -> None:
         await self.db.dispose()
