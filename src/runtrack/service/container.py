@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from runtrack.config import Settings
 from runtrack.service.notifier import Notifier, NullNotifier
+from runtrack.service.queries import QueriesService
 from runtrack.service.runs import RunsService
 from runtrack.service.tasks import TasksService
 from runtrack.storage.db import Database, create_database
@@ -19,6 +20,7 @@ class Services:
     repo: Repository
     runs: RunsService
     notifier: Notifier
+    queries: QueriesService
     tasks: TasksService
 
     @classmethod
@@ -32,6 +34,7 @@ class Services:
             repo=repo,
             runs=RunsService(db, repo),
             notifier=notifier,
+            queries=QueriesService(db),
             tasks=TasksService(db),
         )
 
