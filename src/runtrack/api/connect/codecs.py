@@ -14,7 +14,7 @@ from connectrpc.compression.gzip import GzipCompression
 from connectrpc.errors import ConnectError
 
 
-class SafeProtoBinaryCodec(ProtoBinaryCodec):  # type: ignore[misc]
+class SafeProtoBinaryCodec(ProtoBinaryCodec[Any]):
     def decode(self, data: Any, message: Any) -> Any:
         try:
             return super().decode(data, message)
@@ -24,7 +24,7 @@ class SafeProtoBinaryCodec(ProtoBinaryCodec):  # type: ignore[misc]
             ) from exc
 
 
-class SafeProtoJSONCodec(ProtoJSONCodec):  # type: ignore[misc]
+class SafeProtoJSONCodec(ProtoJSONCodec[Any]):
     def decode(self, data: Any, message: Any) -> Any:
         try:
             return super().decode(data, message)
@@ -35,7 +35,7 @@ class SafeProtoJSONCodec(ProtoJSONCodec):  # type: ignore[misc]
             ) from exc
 
 
-class SafeGzipCompression(GzipCompression):  # type: ignore[misc]
+class SafeGzipCompression(GzipCompression):
     def decompress(self, data: Any) -> Any:
         try:
             return super().decompress(data)

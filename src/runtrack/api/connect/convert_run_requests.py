@@ -8,7 +8,9 @@ from flyteidl2.workflow import run_definition_pb2 as rd
 from flyteidl2.workflow import run_service_pb2 as rs
 
 from runtrack.api.connect.convert_runs import SOURCES, run_id_from_pb, to_json
+from runtrack.domain.filters import Node, Op, Pred, and_
 from runtrack.domain.models import NewRun, RunId, TaskRef
+from runtrack.domain.phases import Phase
 from runtrack.domain.query import DEFAULT_LIMIT, MAX_LIMIT
 from runtrack.errors import InvalidArgument
 
@@ -68,3 +70,41 @@ def task_ref_from_spec(spec: td.TaskSpec, task_id: td.TaskIdentifier | None = No
         domain=(task_id.domain if task_id else "") or tid.domain or None,
         type=spec.task_template.type,
     )
+
+
+def _eq(field: str, value: str) -> Pred | None:
+    return Pred(field, Op.EQ, value) if value else None
+
+
+def list_runs_scope(req: rs.ListRunsRequest) -> Node | None:
+    """The scope of ``ListRunsRequest`` (``scope_by``; required) and ``paused_actions_only`` as a filter.
+
+    ``paused_actions_only`` keeps runs whose phase (their root action's) is PAUSED.
+    """
+    which = req.WhichOneof("scope_by")
+    scope: Node | None
+    if which == "org":
+        scope = _eq("org", req.org)
+    elif which == "project_id":
+        p = req.project_id
+        scope = and_(_eq("org", p.organization), _eq("project", p.name), _eq("domain", p.domain))
+    elif which == "trigger_name":
+        t = req.trigger_name
+        scope = and_(
+            _eq("org", t.org), _eq("project", t.project), _eq("domain", t.domain),
+            _eq("trigger_name", t.name), _eq("task_name", t.task_name),
+        )
+    elif which == "task_name":
+        n = req.task_name
+        scope = and_(_eq("org", n.org), _eq("project", n.project), _eq("domain", n.domain), _eq("task_name", n.name))
+    elif which == "task_id":
+        i = req.task_id
+        scope = and_(
+            _eq("org", i.org), _eq("project", i.project), _eq("domain", i.domain),
+            _eq("task_name", i.name), _eq("task_version", i.version),
+        )
+    else:
+        raise InvalidArgument("scope_by: one of org, project_id, trigger_name, task_name or task_id is required")
+    if req.paused_actions_only:
+        scope = and_(scope, Pred("phase", Op.EQ, str(int(Phase.PAUSED))))
+    return scope

@@ -56,7 +56,9 @@ def ts(value: datetime | None) -> timestamp_pb2.Timestamp | None:
     return out
 
 
-def identity(subject: str) -> identity_pb2.EnrichedIdentity:
+def identity(subject: str) -> identity_pb2.EnrichedIdentity | None:
+    if not subject:
+        return None
     return identity_pb2.EnrichedIdentity(
         user=identity_pb2.User(id=identifier_pb2.UserIdentifier(subject=subject))
     )

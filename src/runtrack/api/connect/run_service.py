@@ -17,13 +17,17 @@ from flyteidl2.workflow.run_service_connect import RunService
 from runtrack.api.connect import convert_run_requests as req_in
 from runtrack.api.connect import convert_runs as out
 from runtrack.api.connect.errors import caller_of
+from runtrack.api.connect.filters import list_request_to_query
 from runtrack.api.connect.validation import validate
+from runtrack.domain.filters import ACTION_FIELDS
 from runtrack.domain.models import ROOT_ACTION, RunId, TaskRef
-from runtrack.domain.tokens import decode_token, encode_token
+from runtrack.domain.query import ACTION_SORT_FIELDS, Sort
 from runtrack.service.container import Services
+from runtrack.service.queries import ACTIONS_DEFAULT_SORT
 from runtrack.storage.tasks import TaskKey
 
 Ctx = RequestContext[Any, Any]
+ACTION_SORTS = {name: name for name in ACTION_SORT_FIELDS}
 
 
 class RunServiceImpl(RunService):  # type: ignore[misc]
@@ -80,15 +84,23 @@ class RunServiceImpl(RunService):  # type: ignore[misc]
         inputs, outputs = out.action_data(action)
         return rs.GetActionDataResponse(inputs=inputs, outputs=outputs)
 
+    async def list_runs(self, request: rs.ListRunsRequest, ctx: Ctx) -> rs.ListRunsResponse:
+        validate(request)
+        req_in.page_limit(request.request)
+        q = list_request_to_query(
+            request.request, caller=caller_of(ctx) or None, extra=req_in.list_runs_scope(request),
+            default_sort=Sort("created_at", descending=True),
+        )
+        page = await self.svc.queries.list_runs(q)
+        return rs.ListRunsResponse(runs=[out.run_pb(r) for r in page.items], token=page.next_cursor or "")
+
     async def list_actions(self, request: rs.ListActionsRequest, ctx: Ctx) -> rs.ListActionsResponse:
         validate(request)
+        req_in.page_limit(request.request)
         run_id = out.run_id_from_pb(request.run_id)
-        limit = req_in.page_limit(request.request)
-        scope = str(run_id)
-        after = decode_token(request.request.token, scope)[1] if request.request.token else 0
-        actions = await self.svc.runs.list_actions(run_id, limit=limit + 1, after_pk=after)
-        token = ""
-        if len(actions) > limit:
-            actions = actions[:limit]
-            token = encode_token(actions[-1].pk, actions[-1].pk, scope)
-        return rs.ListActionsResponse(actions=[out.action_pb(a) for a in actions], token=token)
+        q = list_request_to_query(
+            request.request, caller=caller_of(ctx) or None, allowed=ACTION_FIELDS,
+            sort_aliases=ACTION_SORTS, default_sort=ACTIONS_DEFAULT_SORT,
+        )
+        page = await self.svc.queries.list_actions(run_id, q.filter, q.limit, q.cursor, sort=q.sort)
+        return rs.ListActionsResponse(actions=[out.action_pb(a) for a in page.items], token=page.next_cursor or "")

@@ -14,15 +14,9 @@ from runtrack.errors import InvalidArgument
 
 
 def _path(violation: Any) -> str:
-    parts = []
-    for el in violation.proto.field.elements:
-        name = el.field_name
-        if el.HasField("index"):
-            name += f"[{el.index}]"
-        elif el.HasField("string_key"):
-            name += f"[{el.string_key!r}]"
-        parts.append(name)
-    return ".".join(parts)
+    field = getattr(violation.proto, "field", None)
+    elements = getattr(field, "elements", None) or ()
+    return ".".join(str(getattr(el, "field_name", "")) for el in elements)
 
 
 def validate(message: Any) -> None:
