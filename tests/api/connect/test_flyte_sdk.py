@@ -6,6 +6,7 @@ import json
 from datetime import datetime
 from pathlib import Path
 
+from runtrack.domain.models import RunId
 from runtrack.domain.phases import Phase
 from runtrack.service.container import Services
 from tests.api.connect.sdk import cli, ok, sdk
@@ -110,3 +111,25 @@ async def test_sdk_lists_deployed_tasks(services: Services, server: ServerProces
         ("env.eval", "v1"), ("env.train", "v1"), ("env.train", "v2"),
     ]
     assert {t["pb"]["taskId"]["version"] for t in ok(res[1])} == {"v1", "v2"}
+
+
+async def test_sdk_abort(services: Services, server: ServerProcess) -> None:
+    await put_run(services, "running", Phase.RUNNING, minute=0)
+    await put_child(services, "running", "c1", Phase.RUNNING)
+    await put_run(services, "done", Phase.SUCCEEDED, minute=1)
+    res = sdk(
+        server.url,
+        {"op": "abort", "kwargs": {"name": "running", "reason": "no longer needed"}},
+        {"op": "abort", "kwargs": {"name": "done", "reason": "too late"}},
+        {"op": "run_details", "kwargs": {"name": "running"}},
+        {"op": "run", "kwargs": {"name": "done"}},
+        {"op": "action", "kwargs": {"run_name": "running", "name": "c1"}},
+    )
+    assert ok(res[0]) is None and ok(res[1]) is None
+    details = ok(res[2])
+    assert details["pb"]["action"]["status"]["phase"] == "ACTION_PHASE_ABORTED"
+    assert details["pb"]["action"]["abortInfo"]["reason"] == "no longer needed"
+    assert ok(res[3])["phase"] == "succeeded"
+    assert ok(res[4])["phase"] == "aborted"
+    run = await services.runs.get_run(RunId("acme", "proj", "dev", "running"))
+    assert run.phase is Phase.ABORTED and run.abort is not None and run.abort.reason == "no longer needed"
