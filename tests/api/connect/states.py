@@ -30,6 +30,8 @@ async def put_run(
     task: str = "env.main",
     project: str = PROJECT,
     created_by: str = "alice",
+    trigger: str | None = None,
+    version: str = "v1",
 ) -> Run:
     created = T0 + timedelta(minutes=minute)
     started = created + timedelta(seconds=5) if phase is not Phase.QUEUED else None
@@ -38,7 +40,8 @@ async def put_run(
         id=RunId(ORG, project, DOMAIN, name),
         created_by=created_by,
         labels=labels or {},
-        task=TaskRef(name=task, version="v1", type="python"),
+        task=TaskRef(name=task, version=version, type="python"),
+        trigger_name=trigger,
     )
     count = n_attempts if started else 0
     async with svc.db.write() as conn:
