@@ -44,7 +44,9 @@ def code_of(call: Any) -> tuple[Code, str]:
     raise AssertionError("the call succeeded")
 
 
-def post_json(url: str, method: str, body: Any, service: str = "flyteidl2.workflow.RunService", **kw: Any) -> httpx.Response:
+def post_json(
+    url: str, method: str, body: Any, service: str = "flyteidl2.workflow.RunService", **kw: Any
+) -> httpx.Response:
     return httpx.post(f"{url}/{service}/{method}", json=body, headers=CURL_HEADERS, timeout=30, **kw)
 
 

@@ -38,14 +38,14 @@ def _inputs() -> common_pb2.Inputs:
     return inputs
 
 
-async def test_create_run_and_read_it_back(server: ServerProcess) -> None:
+def test_create_run_and_read_it_back(server: ServerProcess) -> None:
     run_spec = run_pb2.RunSpec()
     run_spec.labels.values["team"] = "ml"
     run_spec.envs.values.add(key="A", value="1")
     with run_client(server.url) as client:
         created = client.create_run(
             rs.CreateRunRequest(
-                run_id=identifier_pb2.RunIdentifier(**run_id("first")),
+                run_id=_rid("first"),
                 task_spec=_task_spec(),
                 inputs=_inputs(),
                 run_spec=run_spec,
@@ -87,29 +87,30 @@ async def test_create_run_and_read_it_back(server: ServerProcess) -> None:
         # By task id: the task must be deployed.
         tid = task_definition_pb2.TaskIdentifier(org=ORG, project=PROJECT, domain=DOMAIN, name="env.t", version="v9")
         code, _ = code_of(lambda: client.create_run(
-            rs.CreateRunRequest(run_id=identifier_pb2.RunIdentifier(**run_id("bytask")), task_id=tid)
+            rs.CreateRunRequest(run_id=_rid("bytask"), task_id=tid)
         ))
         assert code is Code.NOT_FOUND
     deployed = httpx.post(
         server.url + "/flyteidl2.task.TaskService/DeployTask",
-        json={"taskId": json_format.MessageToDict(tid), "spec": json_format.MessageToDict(_task_spec("env.t", "spark"))},
+        json={"taskId": json_format.MessageToDict(tid), "spec": json_format.MessageToDict(_task_spec("env.t", "spk"))},
         headers=CURL_HEADERS,
     )
     assert deployed.status_code == 200, deployed.text
     with run_client(server.url) as client:
-        r = client.create_run(rs.CreateRunRequest(run_id=identifier_pb2.RunIdentifier(**run_id("bytask")), task_id=tid))
-        assert r.run.action.metadata.task.task_type == "spark"
+        r = client.create_run(rs.CreateRunRequest(run_id=_rid("bytask"), task_id=tid))
+        assert r.run.action.metadata.task.task_type == "spk"
         assert r.run.action.metadata.task.id.version == "v9"
 
 
-async def test_json_post_and_connect_get(services: Services, server: ServerProcess) -> None:
-    await put_run(services, "one", Phase.SUCCEEDED)
+def test_json_post_and_connect_get(server: ServerProcess) -> None:
+    spec = json_format.MessageToDict(_task_spec())
+    assert post_json(server.url, "CreateRun", {"runId": run_id("one"), "taskSpec": spec}).status_code == 200
     # A plain JSON POST with curl-like headers.
     r = post_json(server.url, "ListRuns", {"projectId": project_id()})
     assert r.status_code == 200 and r.headers["content-type"] == "application/json"
     body = r.json()
     assert [x["action"]["id"]["run"]["name"] for x in body["runs"]] == ["one"]
-    assert body["runs"][0]["action"]["status"]["phase"] == "ACTION_PHASE_SUCCEEDED"
+    assert body["runs"][0]["action"]["status"]["phase"] == "ACTION_PHASE_QUEUED"
     assert "server-timing" in r.headers
 
     # A gzip-compressed JSON body.
@@ -126,8 +127,8 @@ async def test_json_post_and_connect_get(services: Services, server: ServerProce
         server.url + "/flyteidl2.workflow.RunService/GetRunDetails",
         params={"connect": "v1", "encoding": "json", "message": msg},
     )
-    assert r.status_code == 200 and r.json()["details"]["action"]["status"]["phase"] == "ACTION_PHASE_SUCCEEDED"
-    binary = rs.GetRunDetailsRequest(run_id=identifier_pb2.RunIdentifier(**run_id("one"))).SerializeToString()
+    assert r.status_code == 200 and r.json()["details"]["action"]["status"]["phase"] == "ACTION_PHASE_QUEUED"
+    binary = rs.GetRunDetailsRequest(run_id=_rid("one")).SerializeToString()
     r = httpx.get(
         server.url + "/flyteidl2.workflow.RunService/GetRunDetails",
         params={"connect": "v1", "encoding": "proto", "base64": "1",
@@ -137,11 +138,15 @@ async def test_json_post_and_connect_get(services: Services, server: ServerProce
     assert rs.GetRunDetailsResponse.FromString(r.content).details.action.id.run.name == "one"
     with run_client(server.url) as client:
         got = client.get_run_details(
-            rs.GetRunDetailsRequest(run_id=identifier_pb2.RunIdentifier(**run_id("one"))), use_get=True
+            rs.GetRunDetailsRequest(run_id=_rid("one")), use_get=True
         )
-        assert got.details.action.status.phase == Phase.SUCCEEDED
+        assert got.details.action.status.phase == Phase.QUEUED
         listed = client.list_runs(rs.ListRunsRequest(project_id=identifier_pb2.ProjectIdentifier(**project_id())))
         assert [x.action.id.run.name for x in listed.runs] == ["one"]
+
+
+def _rid(name: str) -> identifier_pb2.RunIdentifier:
+    return identifier_pb2.RunIdentifier(**run_id(name))
 
 
 def _list(client: object, **kw: object) -> rs.ListRunsResponse:
@@ -196,11 +201,12 @@ async def test_list_runs_scopes_filters_sorting_and_paging(services: Services, s
         by_task = _list(client, task_name=task_definition_pb2.TaskName(
             org=ORG, project=PROJECT, domain=DOMAIN, name="env.a"), request=list_pb2.ListRequest(limit=200))
         assert sorted(_names(by_task)) == [f"r{i:02d}" for i in range(1, 55, 2)]
+        everything = list_pb2.ListRequest(limit=200)
         by_task_id = _list(client, task_id=task_definition_pb2.TaskIdentifier(
-            org=ORG, project=PROJECT, domain=DOMAIN, name="env.a", version="v2"), request=list_pb2.ListRequest(limit=200))
+            org=ORG, project=PROJECT, domain=DOMAIN, name="env.a", version="v2"), request=everything)
         assert sorted(_names(by_task_id)) == [f"r{i:02d}" for i in range(1, 55, 4)]
         by_trigger = _list(client, trigger_name=identifier_pb2.TriggerName(
-            org=ORG, project=PROJECT, domain=DOMAIN, name="nightly", task_name="env.b"), request=list_pb2.ListRequest(limit=200))
+            org=ORG, project=PROJECT, domain=DOMAIN, name="nightly", task_name="env.b"), request=everything)
         assert sorted(_names(by_trigger)) == [f"r{i:02d}" for i in range(0, 55, 10)]
         paused = _list(client, project_id=proj, paused_actions_only=True, request=list_pb2.ListRequest(limit=200))
         assert sorted(_names(paused)) == [f"r{i:02d}" for i in range(4, 55, 5)]
@@ -217,12 +223,13 @@ async def test_list_actions_pages_and_filters(services: Services, server: Server
     await put_run(services, "parent", Phase.RUNNING)
     for i in range(5):
         await put_child(services, "parent", f"c{i}" + "x" * i, Phase.SUCCEEDED if i % 2 else Phase.RUNNING)
-    rid = identifier_pb2.RunIdentifier(**run_id("parent"))
+    rid = _rid("parent")
     with run_client(server.url) as client:
         names: list[str] = []
         token = ""
         while True:
-            page = client.list_actions(rs.ListActionsRequest(run_id=rid, request=list_pb2.ListRequest(limit=2, token=token)))
+            req = list_pb2.ListRequest(limit=2, token=token)
+            page = client.list_actions(rs.ListActionsRequest(run_id=rid, request=req))
             assert len(page.actions) <= 2
             names += [a.id.name for a in page.actions]
             token = page.token
@@ -236,7 +243,7 @@ async def test_list_actions_pages_and_filters(services: Services, server: Server
         assert child.metadata.parent == "a0" and child.metadata.task.id.name == "env.child"
         assert child.status.phase == Phase.SUCCEEDED and child.status.attempts == 1
         code, _ = code_of(lambda: client.list_actions(
-            rs.ListActionsRequest(run_id=identifier_pb2.RunIdentifier(**run_id("nope")))))
+            rs.ListActionsRequest(run_id=_rid("nope"))))
         assert code is Code.NOT_FOUND
 
 
@@ -245,20 +252,20 @@ async def test_abort_not_found_and_terminal(services: Services, server: ServerPr
     await put_child(services, "live", "kid", Phase.RUNNING)
     await put_run(services, "finished", Phase.SUCCEEDED)
     with run_client(server.url) as client:
-        missing = identifier_pb2.RunIdentifier(**run_id("missing"))
+        missing = _rid("missing")
         assert code_of(lambda: client.abort_run(rs.AbortRunRequest(run_id=missing)))[0] is Code.NOT_FOUND
         code, _ = code_of(lambda: client.abort_action(rs.AbortActionRequest(
-            action_id=identifier_pb2.ActionIdentifier(run=identifier_pb2.RunIdentifier(**run_id("live")), name="nope"))))
+            action_id=identifier_pb2.ActionIdentifier(run=_rid("live"), name="nope"))))
         assert code is Code.NOT_FOUND
         client.abort_action(rs.AbortActionRequest(
-            action_id=identifier_pb2.ActionIdentifier(run=identifier_pb2.RunIdentifier(**run_id("live")), name="kid"),
+            action_id=identifier_pb2.ActionIdentifier(run=_rid("live"), name="kid"),
             reason="just this one",
         ))
         kid = client.get_action_details(rs.GetActionDetailsRequest(action_id=identifier_pb2.ActionIdentifier(
-            run=identifier_pb2.RunIdentifier(**run_id("live")), name="kid"))).details
+            run=_rid("live"), name="kid"))).details
         assert kid.status.phase == Phase.ABORTED and kid.abort_info.reason == "just this one"
-        root = client.get_run_details(rs.GetRunDetailsRequest(run_id=identifier_pb2.RunIdentifier(**run_id("live"))))
+        root = client.get_run_details(rs.GetRunDetailsRequest(run_id=_rid("live")))
         assert root.details.action.status.phase == Phase.RUNNING
-        client.abort_run(rs.AbortRunRequest(run_id=identifier_pb2.RunIdentifier(**run_id("finished")), reason="x"))
-        done = client.get_run_details(rs.GetRunDetailsRequest(run_id=identifier_pb2.RunIdentifier(**run_id("finished"))))
+        client.abort_run(rs.AbortRunRequest(run_id=_rid("finished"), reason="x"))
+        done = client.get_run_details(rs.GetRunDetailsRequest(run_id=_rid("finished")))
         assert done.details.action.status.phase == Phase.SUCCEEDED
