@@ -154,12 +154,9 @@ class ExecutorService:
 
         async def run(conn: AsyncConnection, tx: _Tx) -> list[ReportResult]:
             now = utcnow()
-            locked: dict[tuple[RunId, str], Locked | None] = {}
-            for key in sorted({(e.run, e.action) for e in events}):  # one lock order for everyone
-                try:
-                    locked[key] = await self.writes.lock_action(conn, key[0], key[1])
-                except NotFound:
-                    locked[key] = None
+            keys = sorted({(e.run, e.action) for e in events})
+            locked: dict[tuple[RunId, str], Locked | None] = dict.fromkeys(keys)
+            locked.update(await self.writes.lock_actions(conn, keys))
             out: list[ReportResult] = []
             for rep in events:
                 lk = locked[(rep.run, rep.action)]

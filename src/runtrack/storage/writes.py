@@ -167,6 +167,20 @@ class WriteStore:
             raise NotFound(f"action {name!r} of run {run_id} not found")
         return (await self._with_attempts(conn, [row]))[0]
 
+    async def lock_actions(
+        self, conn: AsyncConnection, keys: list[tuple[RunId, str]]
+    ) -> dict[tuple[RunId, str], Locked]:
+        """Lock several actions in one statement (rows are locked in run id, action id order)."""
+        wanted = [(r.org, r.project, r.domain, r.name, a) for r, a in keys]
+        rows = list(
+            await conn.execute(
+                self._select(conn)
+                .where(sa.tuple_(runs.c.org, runs.c.project, runs.c.domain, runs.c.name, actions.c.name).in_(wanted))
+                .order_by(runs.c.id, actions.c.id)
+            )
+        )
+        return {(lk.run_id, lk.name): lk for lk in await self._with_attempts(conn, rows)}
+
     async def lock_action_pk(self, conn: AsyncConnection, action_pk: int) -> Locked | None:
         row = (await conn.execute(self._select(conn).where(actions.c.id == action_pk))).one_or_none()
         return None if row is None else (await self._with_attempts(conn, [row]))[0]
