@@ -240,3 +240,11 @@ def test_heartbeat_timeout_fails_the_attempt(tmp_path: Path, db_url: str) -> Non
             assert failed["phase"] == "FAILED" and failed["error"]["kind"] == "HEARTBEAT_TIMEOUT"
     finally:
         proc.stop()
+
+
+def test_decisions_are_counted(api: httpx.Client, srv: ServerProcess) -> None:
+    run = new_run(api)
+    send(api, event(run, "SUCCEEDED"), event(run, "FAILED"), event(run, "SUCCEEDED"))
+    text = httpx.get(srv.url + "/metrics").text
+    for outcome, reason in (("applied", "new_attempt"), ("rejected", "terminal_conflict"), ("ignored", "duplicate")):
+        assert f'outcome="{outcome}",path="events",reason="{reason}"' in text, outcome
