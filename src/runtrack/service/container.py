@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from runtrack.config import Settings
 from runtrack.service.executor import ExecutorService
 from runtrack.service.notifier import Notifier, NullNotifier
+from runtrack.service.queries import QueriesService
 from runtrack.service.runs import RunsService
 from runtrack.storage.db import Database, create_database
 from runtrack.storage.repository import Repository
@@ -19,6 +20,7 @@ class Services:
     repo: Repository
     runs: RunsService
     notifier: Notifier
+    queries: QueriesService
     executor: ExecutorService = field(init=False)
 
     def __post_init__(self) -> None:
@@ -30,7 +32,14 @@ class Services:
         db = create_database(settings)
         repo = Repository()
         notifier: Notifier = NullNotifier()
-        return cls(settings=settings, db=db, repo=repo, runs=RunsService(db, repo), notifier=notifier)
+        return cls(
+            settings=settings,
+            db=db,
+            repo=repo,
+            runs=RunsService(db, repo),
+            notifier=notifier,
+            queries=QueriesService(db),
+        )
 
     async def close(self) -> None:
         await self.db.dispose()
