@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from pathlib import Path
+
+from flyteidl2.task import task_definition_pb2 as td
+from flyteidl2.task import task_service_pb2 as ts
 
 from runtrack.domain.models import RunId
 from runtrack.domain.phases import Phase
 from runtrack.service.container import Services
+from tests.api.connect.clients import task_client
 from tests.api.connect.sdk import cli, ok, sdk
 from tests.api.connect.states import put_child, put_run
 from tests.support import ServerProcess
@@ -93,18 +98,21 @@ async def test_cli_get_run_lists_and_shows_runs(services: Services, server: Serv
     assert "NOT FOUND" in missing.stderr.upper()
 
     raw = cli(server.url, tmp_path, "-of", "json-raw", "get", "run", "-p", "proj", "-d", "dev")
-    if raw.returncode == 0 and raw.stdout.strip().startswith(("[", "{")):
-        text = json.dumps(json.loads(raw.stdout)) if raw.stdout.strip() else ""
-        assert "rs2" in text
+    assert raw.returncode == 0, raw.stderr
+    rows = json.loads(re.sub(r"\x1b\[[0-9;]*m", "", raw.stdout))
+    assert sorted(r["action"]["id"]["run"]["name"] for r in rows) == ["rf", "rq", "rr", "rs", "rs2"]
 
 
-async def test_sdk_lists_deployed_tasks(services: Services, server: ServerProcess) -> None:
-    from runtrack.storage.tasks import TaskKey
-
-    for name, version in (("env.train", "v1"), ("env.train", "v2"), ("env.eval", "v1")):
-        spec = {"taskTemplate": {"type": "python", "id": {"name": name, "version": version}}, "shortName": name[4:]}
-        await services.tasks.deploy(TaskKey("acme", "proj", "dev", name, version), spec, by="alice")
-    await services.tasks.deploy(TaskKey("acme", "other", "dev", "env.hidden", "v1"), {"shortName": "x"})
+def test_sdk_lists_tasks_after_deploy_task(server: ServerProcess) -> None:
+    with task_client(server.url) as client:
+        for project, name, version in (
+            ("proj", "env.train", "v1"), ("proj", "env.train", "v2"), ("proj", "env.eval", "v1"),
+            ("other", "env.hidden", "v1"),
+        ):
+            spec = td.TaskSpec(short_name=name[4:])
+            spec.task_template.type = "python"
+            tid = td.TaskIdentifier(org="acme", project=project, domain="dev", name=name, version=version)
+            client.deploy_task(ts.DeployTaskRequest(task_id=tid, spec=spec))
     res = sdk(server.url, {"op": "tasks"}, {"op": "tasks", "kwargs": {"by_task_name": "env.train"}})
     listed = ok(res[0])
     assert sorted((t["pb"]["taskId"]["name"], t["pb"]["taskId"]["version"]) for t in listed) == [
