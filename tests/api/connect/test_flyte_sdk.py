@@ -71,6 +71,9 @@ async def test_sdk_lists_and_reads_runs_and_actions(services: Services, server: 
     assert [a["phase"] for a in action["attempts"]] == ["ACTION_PHASE_FAILED", "ACTION_PHASE_FAILED"]
     assert action["attempts"][1]["phaseTransitions"][0]["phase"] == "ACTION_PHASE_RUNNING"
     assert action["attempts"][1]["logInfo"][0]["uri"] == "http://logs/rf/2"
+    event = action["attempts"][1]["clusterEvents"][0]
+    assert event["message"] == "pulled image for attempt 2" and event["type"] == "TYPE_NORMAL"
+    assert event["reason"] == "Pulled" and event["sourceComponent"] == "kubelet"
     assert action["errorInfo"]["message"] == "boom"
 
     assert res[5]["error"] == "ConnectError" and res[5]["code"] == "NOT_FOUND"
