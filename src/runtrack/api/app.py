@@ -16,8 +16,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from runtrack import __version__
 from runtrack.api import health
+from runtrack.api.connect.internal_service import mount_executor_services
 from runtrack.api.errors import classify
 from runtrack.api.metrics import Metrics
+from runtrack.api.rest import concurrency as rest_concurrency
+from runtrack.api.rest import executor as rest_executor
+from runtrack.api.rest import logs as rest_logs
 from runtrack.api.rest import runs as rest_runs
 from runtrack.config import Settings
 from runtrack.errors import RuntrackError
@@ -88,6 +92,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         svc = services or Services.build(settings)
         app.state.services = svc
+        svc.executor.observe = lambda path, outcome, reason: metrics.transitions.labels(path, outcome, reason).inc()
         if settings.migrate_on_start:
             before, after = await migrate.upgrade(svc.db)
             log.info("schema ready", extra={"fields": {"from": before, "to": after}})
@@ -135,6 +140,9 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
 
     app.include_router(health.router)
     app.include_router(rest_runs.router)
+    app.include_router(rest_executor.router)
+    app.include_router(rest_logs.router)
+    app.include_router(rest_concurrency.router)
     mount_connect(app)
     mount_dashboard(app)
     app.add_middleware(TimingMiddleware, metrics=metrics)
@@ -152,7 +160,22 @@ def mount_dashboard(app: FastAPI) -> None:
 
 def start_background(svc: Services, supervisor: Supervisor) -> None:
     """Start the periodic jobs (sweepers, cleanup, retention) of this replica."""
+    supervisor.every("heartbeat-sweep", svc.settings.sweep_interval.total_seconds(), svc.executor.sweep)
 
 
 def mount_connect(app: FastAPI) -> None:
     """Mount the flyteidl2 Connect services at their standard paths."""
+    from flyteidl2.task.task_service_connect import TaskServiceASGIApplication
+    from flyteidl2.workflow.run_service_connect import RunServiceASGIApplication
+
+    from runtrack.api.connect.mount import mount_service
+    from runtrack.api.connect.run_service import RunServiceImpl
+    from runtrack.api.connect.task_service import TaskServiceImpl
+
+    def current() -> Services:
+        svc: Services = app.state.services
+        return svc
+
+    mount_service(app, RunServiceASGIApplication, RunServiceImpl(current))
+    mount_service(app, TaskServiceASGIApplication, TaskServiceImpl(current))
+    mount_executor_services(app)

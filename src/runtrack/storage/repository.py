@@ -56,6 +56,7 @@ class RunStore:
             "task_domain": new.task.domain if new.task else None,
             "task_name": new.task.name if new.task else None,
             "task_version": new.task.version if new.task else None,
+            "task_type": new.task.type or None if new.task else None,
             "trigger_name": new.trigger_name,
             "source": new.source,
             "spec": new.spec,
@@ -80,6 +81,7 @@ class RunStore:
                 action_type="task",
                 task_name=new.task.name if new.task else None,
                 task_version=new.task.version if new.task else None,
+                task_type=new.task.type or None if new.task else None,
                 spec=new.action_spec,
                 inputs=new.inputs,
                 phase=int(Phase.QUEUED),
@@ -138,6 +140,10 @@ class RunStore:
             .limit(limit)
         )
         return [rows.action_from_row(run_id, r) for r in result]
+
+    async def attempts_of(self, conn: AsyncConnection, action_pk: int) -> tuple[Attempt, ...]:
+        """An action's attempts with their phase transitions and cluster events."""
+        return await self._attempts(conn, action_pk)
 
     async def _attempts(self, conn: AsyncConnection, action_pk: int) -> tuple[Attempt, ...]:
         att_rows = (

@@ -39,6 +39,7 @@ runs = sa.Table(
     sa.Column("task_domain", sa.String(NAME)),
     sa.Column("task_name", sa.String(255)),
     sa.Column("task_version", sa.String(255)),
+    sa.Column("task_type", sa.String(64)),
     sa.Column("trigger_name", sa.String(255)),
     sa.Column("source", sa.String(32), nullable=False, server_default=""),
     sa.Column("spec", Json),
@@ -84,6 +85,7 @@ actions = sa.Table(
     sa.Column("action_type", sa.String(16), nullable=False, server_default="task"),
     sa.Column("task_name", sa.String(255)),
     sa.Column("task_version", sa.String(255)),
+    sa.Column("task_type", sa.String(64)),
     sa.Column("spec", Json),
     sa.Column("inputs", Json),
     sa.Column("outputs", Json),
@@ -214,4 +216,5 @@ concurrency_slots = sa.Table(
         "action_id", BigId, sa.ForeignKey("actions.id", ondelete="CASCADE"), nullable=False, unique=True
     ),
     sa.Column("acquired_at", UTCDateTime, nullable=False),
+    sa.Column("granted", sa.Boolean, nullable=False, server_default=sa.true()),
 )
