@@ -140,6 +140,10 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
 
 def start_background(svc: Services, supervisor: Supervisor) -> None:
     """Start the periodic jobs (sweepers, cleanup, retention) of this replica."""
+    supervisor.spawn("log-cleanup", svc.log_cleanup.run_forever())
+    policy = svc.settings.retention
+    if policy is not None:
+        supervisor.every("retention", policy.interval.total_seconds(), lambda: svc.retention.run_round(policy))
 
 
 def mount_connect(app: FastAPI) -> None:
