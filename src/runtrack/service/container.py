@@ -8,6 +8,7 @@ from runtrack.config import Settings
 from runtrack.service.cleanup import LogCleanup
 from runtrack.service.delete import DeleteService
 from runtrack.service.notifier import Notifier, NullNotifier
+from runtrack.service.queries import QueriesService
 from runtrack.service.retention import RetentionService
 from runtrack.service.runs import RunsService
 from runtrack.service.stats import StatsService
@@ -23,6 +24,7 @@ class Services:
     repo: Repository
     runs: RunsService
     notifier: Notifier
+    queries: QueriesService
     stats: StatsService
     deletes: DeleteService
     log_cleanup: LogCleanup
@@ -45,6 +47,7 @@ class Services:
             repo=repo,
             runs=RunsService(db, repo),
             notifier=notifier,
+            queries=QueriesService(db),
             stats=stats,
             deletes=deletes,
             log_cleanup=log_cleanup,
