@@ -18,7 +18,7 @@ from typing import Protocol
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from runtrack.clock import utcnow
-from runtrack.domain.filters import Node, Op, Pred, and_
+from runtrack.domain.filters import RUN_FIELDS, And, Node, Op, Pred, and_, validate
 from runtrack.domain.models import RunId
 from runtrack.domain.phases import TERMINAL
 from runtrack.errors import Conflict, InvalidArgument, NotFound
@@ -55,6 +55,11 @@ class DeleteResult:
 
 def _not_terminal(ref: RunRef) -> str:
     return f"run is {ref.phase.name}, not terminal; abort it first or delete with force"
+
+
+def _is_empty(node: Node) -> bool:
+    """An ``and`` of nothing (also nested): a filter that says nothing."""
+    return isinstance(node, And) and all(_is_empty(i) for i in node.items)
 
 
 def check_limit(limit: int) -> int:
@@ -96,8 +101,11 @@ class DeleteService:
         ``lock_key`` (PostgreSQL) makes the call a no-op when another transaction holds that
         advisory lock: background jobs use it so that only one replica works at a time.
         """
-        if node is None:
-            raise InvalidArgument("filter: a filter is required to delete runs (to delete everything, say so)")
+        node = validate(node, RUN_FIELDS)
+        if node is None or _is_empty(node):
+            raise InvalidArgument(
+                "filter: a non-empty filter is required to delete runs (deleting everything takes an explicit filter)"
+            )
         check_limit(limit)
         if force:
             return await self._bulk_force(node, limit, dry_run, by)

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Generic, TypeVar
 
 from runtrack.clock import utcnow
-from runtrack.domain.filters import Node, filter_hash
+from runtrack.domain.filters import RUN_FIELDS, Node, filter_hash, validate
 from runtrack.domain.phases import REPORTABLE, STATUS_NAMES, Phase, status_of
 from runtrack.storage.db import Database
 from runtrack.storage.fleet import FleetStore
@@ -121,6 +121,7 @@ class StatsService:
 
     async def stats(self, node: Node | None) -> RunStats:
         """Stats for a resolved filter (``me`` already replaced by the caller)."""
+        node = validate(node, RUN_FIELDS)
         return await self.cache.get_or_load(filter_hash(node, "stats"), lambda: self.uncached(node))
 
     async def uncached(self, node: Node | None) -> RunStats:
