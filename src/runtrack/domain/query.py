@@ -48,7 +48,13 @@ RUN_SORT_ALIASES: dict[str, str] = {
     "duration": "duration_ms",
     "duration_ms": "duration_ms",
 }
-ACTION_SORT_FIELDS = ("created_at", "updated_at", "name", "phase")
+ACTION_SORT_ALIASES: dict[str, str] = {k: k for k in ("created_at", "updated_at", "name", "phase")}
+TASK_SORT_ALIASES: dict[str, str] = {
+    "created_at": "created_at",
+    "deployed_at": "deployed_at",
+    "name": "name",
+    "version": "version",
+}
 
 
 def parse_sort(text: str | None, *, aliases: dict[str, str] | None = None, default: Sort = Sort()) -> Sort:
