@@ -17,6 +17,7 @@ from runtrack import __version__
 from runtrack.api import health
 from runtrack.api.errors import classify
 from runtrack.api.metrics import Metrics
+from runtrack.api.rest import fleet as rest_fleet
 from runtrack.api.rest import runs as rest_runs
 from runtrack.config import Settings
 from runtrack.errors import RuntrackError
@@ -132,6 +133,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
         return _error_response(exc)
 
     app.include_router(health.router)
+    app.include_router(rest_fleet.router)
     app.include_router(rest_runs.router)
     mount_connect(app)
     app.add_middleware(TimingMiddleware, metrics=metrics)
