@@ -8,7 +8,9 @@ from collections.abc import Sequence
 import pytest
 
 from runtrack.domain.filters import And, Op, Pred, prepare
+from runtrack.domain.models import NewRun
 from runtrack.domain.phases import Phase
+from runtrack.domain.reports import ActionReport, NewAction
 from runtrack.errors import Conflict, InvalidArgument, NotFound
 from runtrack.service.cleanup import LogCleanup
 from runtrack.service.container import Services
@@ -31,7 +33,7 @@ def names(*n: str) -> Pred:
 
 async def test_delete_two_of_three_by_name(services: Services) -> None:
     recorder = Recorder()
-    services.deletes.notifier = recorder
+    services.notifier = recorder
     pks = [await seed_run(services, f"r{i}", created_at=days_ago(3 - i), labels={"k": "v"}) for i in range(3)]
     await hold_slot(services, pks[2])
     keep_before = await rows_of(services, pks[2])
@@ -162,3 +164,28 @@ async def test_concurrent_bulk_deletes_never_delete_a_run_twice(services: Servic
     assert len(deleted) == len(set(deleted))
     assert len(deleted) + await services.queries.count_runs(None) == 30
     assert (await total_rows(services))["cleanup_jobs"] == len(deleted)
+
+
+async def start_gpu_task(svc: Services, name: str) -> Phase:
+    """A run whose child action ``t1`` (concurrency key ``gpu``) reports RUNNING; its phase after."""
+    ex = svc.executor
+    await ex.create_run(NewRun(id=rid(name)))
+    await ex.record_events([ActionReport(rid(name), "a0", 1, Phase.RUNNING)])
+    await ex.record_action(NewAction(run=rid(name), name="t1", parent="a0", concurrency_key="gpu"))
+    await ex.record_events([ActionReport(rid(name), "t1", 1, Phase.RUNNING)])
+    return (await svc.runs.get_action(rid(name), "t1")).phase
+
+
+@pytest.mark.parametrize("force", [False, True])
+async def test_deleting_a_slot_holder_admits_the_waiter(services: Services, force: bool) -> None:
+    await services.executor.put_limit("proj", "gpu", 1)
+    assert await start_gpu_task(services, "holder") is Phase.RUNNING
+    assert await start_gpu_task(services, "waiter") is Phase.WAITING_FOR_RESOURCES
+    if not force:
+        # The root ended but its child still holds the slot: deleting the run frees it.
+        await services.executor.record_events([ActionReport(rid("holder"), "a0", 1, Phase.SUCCEEDED)])
+    result = await services.deletes.bulk_delete(names("holder"), force=force)
+    assert result.deleted == [rid("holder")]
+    assert (await services.runs.get_action(rid("waiter"), "t1")).phase is Phase.RUNNING
+    [limit] = await services.executor.list_limits("proj")
+    assert [h.run for h in limit.holders] == [rid("waiter")] and limit.waiting == ()

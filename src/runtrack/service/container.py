@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from runtrack.config import Settings
 from runtrack.service.cleanup import LogCleanup
 from runtrack.service.delete import DeleteService
+from runtrack.service.executor import ExecutorService
 from runtrack.service.notifier import Notifier, NullNotifier
 from runtrack.service.queries import QueriesService
 from runtrack.service.retention import RetentionService
@@ -25,22 +26,35 @@ class Services:
     runs: RunsService
     notifier: Notifier
     queries: QueriesService
-    stats: StatsService
-    deletes: DeleteService
-    log_cleanup: LogCleanup
-    retention: RetentionService
+    executor: ExecutorService = field(init=False)
+    stats: StatsService = field(init=False)
+    deletes: DeleteService = field(init=False)
+    log_cleanup: LogCleanup = field(init=False)
+    retention: RetentionService = field(init=False)
+
+    def __post_init__(self) -> None:
+        # The notifier is looked up at publish time, so a fan-out wired in later is used.
+        self.executor = ExecutorService(self.db, self.repo, self.settings, lambda: self.notifier)
+        fleet = FleetStore()
+        self.stats = StatsService(
+            self.db, fleet, ttl_s=self.settings.stats_cache_ttl.total_seconds(), max_size=self.settings.stats_cache_size
+        )
+        self.log_cleanup = LogCleanup(self.db, CleanupStore(), delay=self.settings.log_cleanup_delay)
+        self.deletes = DeleteService(
+            self.db,
+            fleet,
+            lambda: self.notifier,
+            aborter=self.executor,
+            admitter=self.executor,
+            on_deleted=self.log_cleanup.wake,
+        )
+        self.retention = RetentionService(self.deletes, self.stats)
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
         db = create_database(settings)
         repo = Repository()
         notifier: Notifier = NullNotifier()
-        fleet = FleetStore()
-        stats = StatsService(
-            db, fleet, ttl_s=settings.stats_cache_ttl.total_seconds(), max_size=settings.stats_cache_size
-        )
-        log_cleanup = LogCleanup(db, CleanupStore(), delay=settings.log_cleanup_delay)
-        deletes = DeleteService(db, fleet, notifier, on_deleted=log_cleanup.wake)
         return cls(
             settings=settings,
             db=db,
@@ -48,10 +62,6 @@ class Services:
             runs=RunsService(db, repo),
             notifier=notifier,
             queries=QueriesService(db),
-            stats=stats,
-            deletes=deletes,
-            log_cleanup=log_cleanup,
-            retention=RetentionService(deletes, stats),
         )
 
     async def close(self) -> None:

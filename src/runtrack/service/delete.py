@@ -37,7 +37,7 @@ class RunAborter(Protocol):
 
 
 class SlotAdmitter(Protocol):
-    async def admit_waiting(self, conn: AsyncConnection, limit_ids: Sequence[int]) -> object: ...
+    async def admit_waiting(self, limit_ids: set[int] | None = None) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +73,7 @@ class DeleteService:
         self,
         db: Database,
         store: FleetStore,
-        notifier: Notifier,
+        notifier: Callable[[], Notifier],
         *,
         aborter: RunAborter | None = None,
         admitter: SlotAdmitter | None = None,
@@ -81,7 +81,7 @@ class DeleteService:
     ) -> None:
         self.db = db
         self.store = store
-        self.notifier = notifier
+        self.notifier = notifier  # looked up at publish time
         self.aborter = aborter
         self.admitter = admitter
         self.on_deleted = on_deleted  # wakes the log cleanup
@@ -121,8 +121,8 @@ class DeleteService:
                 return DeleteResult()
             doomed = await self.store.select_runs(conn, done, limit=limit, lock=True)
             busy = await self.store.select_runs(conn, active, limit=limit)
-            await self._delete_locked(conn, doomed)
-        await self._after_delete(doomed)
+            freed = await self._delete_locked(conn, doomed)
+        await self._after_delete(doomed, freed)
         return DeleteResult([r.id for r in doomed], [Skipped(r.id, _not_terminal(r)) for r in busy])
 
     async def _bulk_force(self, node: Node, limit: int, dry_run: bool, by: str) -> DeleteResult:
@@ -138,8 +138,8 @@ class DeleteService:
             locked = await self.store.lock_runs_by_pk(conn, [r.pk for r in candidates])
             doomed = [r for r in locked if r.phase.terminal]
             skipped = [Skipped(r.id, _not_terminal(r)) for r in locked if not r.phase.terminal]
-            await self._delete_locked(conn, doomed)
-        await self._after_delete(doomed)
+            freed = await self._delete_locked(conn, doomed)
+        await self._after_delete(doomed, freed)
         return DeleteResult([r.id for r in doomed], skipped)
 
     async def delete_run(self, run_id: RunId, *, force: bool = False, by: str = "") -> None:
@@ -155,8 +155,8 @@ class DeleteService:
                 raise NotFound(f"run {run_id} not found")
             if not locked[0].phase.terminal:
                 raise Conflict(f"run {run_id} is {locked[0].phase.name}, not terminal")
-            await self._delete_locked(conn, locked)
-        await self._after_delete(locked)
+            freed = await self._delete_locked(conn, locked)
+        await self._after_delete(locked, freed)
 
     async def _ref(self, run_id: RunId) -> RunRef:
         async with self.db.read() as conn:
@@ -173,23 +173,30 @@ class DeleteService:
         except NotFound:
             pass  # deleted meanwhile: nothing left to abort
 
-    async def _delete_locked(self, conn: AsyncConnection, doomed: Sequence[RunRef]) -> None:
+    async def _delete_locked(self, conn: AsyncConnection, doomed: Sequence[RunRef]) -> set[int]:
+        """Delete locked runs (their slots and places in slot queues go with their actions);
+        the limits in which they held slots."""
         if not doomed:
-            return
+            return set()
         pks = [r.pk for r in doomed]
-        limit_ids = await self.store.held_limit_ids(conn, pks)
+        freed = set(await self.store.held_limit_ids(conn, pks))
         await self.store.delete_runs(conn, pks, utcnow())
-        if limit_ids and self.admitter is not None:
-            await self.admitter.admit_waiting(conn, limit_ids)
+        return freed
 
-    async def _after_delete(self, doomed: Sequence[RunRef]) -> None:
+    async def _after_delete(self, doomed: Sequence[RunRef], freed: set[int]) -> None:
+        """After the commit: wake the log cleanup, admit waiters into freed slots, publish."""
         if not doomed:
             return
         log.info("runs deleted", extra={"fields": {"count": len(doomed)}})
         if self.on_deleted is not None:
             self.on_deleted()
+        if freed and self.admitter is not None:
+            try:
+                await self.admitter.admit_waiting(freed)
+            except Exception:  # a later release or admission pass picks them up
+                log.exception("admitting waiters after a delete failed")
         try:
-            await self.notifier.publish(
+            await self.notifier().publish(
                 [Change(run_pk=r.pk, run_id=r.id, run_version=r.version + 1, deleted=True) for r in doomed]
             )
         except Exception:

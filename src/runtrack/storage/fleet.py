@@ -103,13 +103,13 @@ class FleetStore:
         return [_ref(r) for r in await conn.execute(stmt)]
 
     async def held_limit_ids(self, conn: AsyncConnection, pks: Sequence[int]) -> list[int]:
-        """Concurrency limits in which the given runs' actions hold slots."""
+        """Concurrency limits in which the given runs' actions hold (granted) slots."""
         if not pks:
             return []
         stmt = (
             sa.select(concurrency_slots.c.limit_id)
             .join(actions, actions.c.id == concurrency_slots.c.action_id)
-            .where(actions.c.run_id.in_(list(pks)))
+            .where(actions.c.run_id.in_(list(pks)), concurrency_slots.c.granted.is_(True))
             .distinct()
             .order_by(concurrency_slots.c.limit_id)
         )
