@@ -36,6 +36,7 @@ async def seed_run(
     phase: Phase = Phase.SUCCEEDED,
     project: str = "proj",
     domain: str = "dev",
+    org: str = "acme",
     created_by: str = "alice",
     labels: dict[str, str] | None = None,
     actions_n: int = 2,
@@ -45,7 +46,7 @@ async def seed_run(
     """A run with ``actions_n`` actions (a0 plus children), one attempt each with a transition,
     a cluster event and log lines. Returns the run's primary key."""
     run = await svc.runs.create_run(
-        NewRun(id=rid(name, project, domain), created_by=created_by, labels=labels or {})
+        NewRun(id=rid(name, project, domain, org), created_by=created_by, labels=labels or {})
     )
     now = utcnow()
     created = created_at or now

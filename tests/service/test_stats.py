@@ -181,3 +181,15 @@ async def test_a_bad_filter_is_invalid_argument(services: Services) -> None:
         await services.stats.stats(Pred("nope", Op.EQ, "x"))
     with pytest.raises(InvalidArgument):
         await services.stats.stats(Pred("status", Op.EQ, "sleeping"))
+
+
+def test_cache_keys_ignore_how_a_filter_was_spelled() -> None:
+    from runtrack.domain.filters import And, filter_hash
+    from runtrack.service.stats import canonical
+
+    a, b, c = Pred("project", Op.EQ, "a"), Pred("org", Op.EQ, "o"), Pred("name", Op.EQ, "n")
+    same = [And((a, b, c)), And((c, And((b, a)))), And((And((a,)), b, c))]
+    assert len({filter_hash(canonical(n)) for n in same}) == 1
+    assert canonical(And((a,))) == a
+    assert filter_hash(canonical(Or((a, b)))) != filter_hash(canonical(And((a, b))))
+    assert filter_hash(canonical(Not(And((a, b))))) == filter_hash(canonical(Not(And((b, a)))))

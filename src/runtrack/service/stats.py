@@ -8,6 +8,7 @@ recently used out), and is single-flight: concurrent identical misses share one 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -16,7 +17,7 @@ from datetime import datetime
 from typing import Generic, TypeVar
 
 from runtrack.clock import utcnow
-from runtrack.domain.filters import RUN_FIELDS, Node, filter_hash, validate
+from runtrack.domain.filters import RUN_FIELDS, And, Node, Not, Or, filter_hash, to_jsonable, validate
 from runtrack.domain.phases import REPORTABLE, STATUS_NAMES, Phase, status_of
 from runtrack.storage.db import Database
 from runtrack.storage.fleet import FleetStore
@@ -113,6 +114,29 @@ class TTLCache(Generic[V]):
             self._inflight.pop(key, None)
 
 
+def canonical(node: Node | None) -> Node | None:
+    """The same filter however it was spelled: nested ``and``/``or`` flattened, single-item groups
+    unwrapped, members in a fixed order (both are commutative). Used for cache keys only."""
+    if node is None or not isinstance(node, And | Or | Not):
+        return node
+    if isinstance(node, Not):
+        return Not(canonical(node.item) or And(()))
+    kind = type(node)
+    items: list[Node] = []
+    for item in node.items:
+        c = canonical(item)
+        if c is None:
+            continue
+        if isinstance(c, kind):
+            items.extend(c.items)
+        else:
+            items.append(c)
+    items.sort(key=lambda n: json.dumps(to_jsonable(n), sort_keys=True, default=str))
+    if len(items) == 1:
+        return items[0]
+    return kind(tuple(items))
+
+
 class StatsService:
     def __init__(self, db: Database, store: FleetStore, *, ttl_s: float, max_size: int) -> None:
         self.db = db
@@ -122,7 +146,8 @@ class StatsService:
     async def stats(self, node: Node | None) -> RunStats:
         """Stats for a resolved filter (``me`` already replaced by the caller)."""
         node = validate(node, RUN_FIELDS)
-        return await self.cache.get_or_load(filter_hash(node, "stats"), lambda: self.uncached(node))
+        key = filter_hash(canonical(node), "stats")
+        return await self.cache.get_or_load(key, lambda: self.uncached(node))
 
     async def uncached(self, node: Node | None) -> RunStats:
         """Stats straight from the database (one grouped count), bypassing the cache."""
