@@ -8,6 +8,7 @@ from typing import Annotated, NoReturn
 
 import typer
 
+from runtrack import cli_gc
 from runtrack.config import Settings, load_settings
 from runtrack.errors import ConfigError, RuntrackError
 
@@ -105,6 +106,9 @@ def migrate(config: ConfigOpt = None, database_url: DbOpt = None) -> None:
         typer.echo(f"schema already at {after}")
     else:
         typer.echo(f"schema migrated from {before or 'empty'} to {after}")
+
+
+cli_gc.register(app, settings_from)
 
 
 def main() -> None:
