@@ -18,8 +18,8 @@ import pytest
 from runtrack.config import Settings
 from runtrack.domain.phases import Phase
 from runtrack.service.container import Services
-from tests.fleet_seed import days_ago, hold_slot, rows_of, seed_run
 from tests.conftest import require_db
+from tests.fleet_seed import days_ago, hold_slot, rows_of, seed_run
 from tests.support import ServerProcess, database_url
 
 PHASES = [Phase.QUEUED, Phase.RUNNING, Phase.SUCCEEDED, Phase.FAILED, Phase.ABORTED, Phase.TIMED_OUT,
@@ -177,7 +177,7 @@ async def test_delete_one_run(db: Services, client: httpx.AsyncClient, org: str)
 
 
 async def test_openapi_documents_the_fleet_endpoints(client: httpx.AsyncClient, server: ServerProcess) -> None:
-    doc = httpx.get(server.url + "/openapi.json").json()
+    doc = (await client.get(server.url + "/openapi.json")).json()
     assert "get" in doc["paths"]["/api/v1/runs/stats"]
     assert "post" in doc["paths"]["/api/v1/runs/bulk_delete"]
     assert "delete" in doc["paths"]["/api/v1/runs/{org}/{project}/{domain}/{name}"]
@@ -187,13 +187,13 @@ async def logs_of(db: Services, pks: list[int]) -> int:
     return sum([(await rows_of(db, pk))["logs"] for pk in pks])
 
 
-async def wait_for(probe: Any, expected: Any, timeout: float = 20.0) -> None:
+async def wait_for(probe: Any, expected: Any, within_s: float = 20.0) -> None:
     """Poll ``await probe()`` until it returns ``expected`` (a functional deadline, not a timing claim)."""
-    deadline = asyncio.get_running_loop().time() + timeout
+    deadline = asyncio.get_running_loop().time() + within_s
     value = None
     while asyncio.get_running_loop().time() < deadline:
         value = await probe()
         if value == expected:
             return
         await asyncio.sleep(0.1)
-    raise AssertionError(f"still {value!r}, expected {expected!r} after {timeout}s")
+    raise AssertionError(f"still {value!r}, expected {expected!r} after {within_s}s")

@@ -44,7 +44,8 @@ async def test_logs_are_cleaned_after_a_kill_between_delete_and_cleanup(
     slow = config(tmp_path, "slow.yaml", "runs:\n  logCleanupDelay: 1h\n")
     first = ServerProcess(db_url, config=slow, log_path=tmp_path / "first.log").wait_ready()
     try:
-        r = httpx.post(first.url + "/api/v1/runs/bulk_delete", json={"name": "k"}, timeout=30)
+        async with httpx.AsyncClient(timeout=30) as c:
+            r = await c.post(first.url + "/api/v1/runs/bulk_delete", json={"name": "k"})
         assert r.status_code == 200 and len(r.json()["deleted"]) == 3
     finally:
         assert first.stop(signal.SIGKILL) == -signal.SIGKILL
@@ -77,16 +78,14 @@ async def test_retention_deletes_expired_runs_in_the_background(
     )
     server = ServerProcess(db_url, config=cfg, log_path=tmp_path / "server.log").wait_ready()
     try:
-        count = httpx.get(server.url + "/api/v1/runs/count", timeout=10)
+        async with httpx.AsyncClient(base_url=server.url + "/api/v1", timeout=10) as c:
 
-        async def runs_left() -> int:
-            r = httpx.get(server.url + "/api/v1/runs/count", timeout=10)
-            return int(r.json()["count"])
+            async def runs_left() -> int:
+                return int((await c.get("/runs/count")).json()["count"])
 
-        assert count.status_code == 200
-        await wait_for(runs_left, 3)
-        await wait_for(lambda: logs_of(db, old), 0)
-        names = {r["name"] for r in httpx.get(server.url + "/api/v1/runs", timeout=10).json()["runs"]}
+            await wait_for(runs_left, 3)
+            await wait_for(lambda: logs_of(db, old), 0)
+            names = {r["name"] for r in (await c.get("/runs")).json()["runs"]}
         assert names == {"old-running", "old-recovered", "young"}
     finally:
         server.stop()

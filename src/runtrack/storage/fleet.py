@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -45,9 +46,13 @@ def _where(node: Node | None) -> sa.ColumnElement[bool]:
     return sa.true() if node is None else compile_filter(node)
 
 
-def _ref(row: sa.Row[tuple[int, str, str, str, str, int, int]]) -> RunRef:
-    pk, org, project, domain, name, phase, version = row
-    return RunRef(pk=int(pk), id=RunId(org, project, domain, name), phase=Phase(phase), version=int(version))
+def _ref(row: Any) -> RunRef:
+    return RunRef(
+        pk=int(row.id),
+        id=RunId(row.org, row.project, row.domain, row.name),
+        phase=Phase(row.phase),
+        version=int(row.version),
+    )
 
 
 _REF_COLUMNS = (runs.c.id, runs.c.org, runs.c.project, runs.c.domain, runs.c.name, runs.c.phase, runs.c.version)
@@ -59,7 +64,8 @@ class FleetStore:
     async def phase_counts(self, conn: AsyncConnection, node: Node | None) -> dict[int, int]:
         """``SELECT phase, COUNT(*) FROM runs WHERE <filter> GROUP BY phase``."""
         stmt = sa.select(runs.c.phase, sa.func.count()).where(_where(node)).group_by(runs.c.phase)
-        return {int(phase): int(n) for phase, n in await conn.execute(stmt)}
+        rows: Any = await conn.execute(stmt)
+        return {int(phase): int(n) for phase, n in rows}
 
     async def select_runs(
         self, conn: AsyncConnection, node: Node | None, *, limit: int, lock: bool = False
@@ -113,7 +119,8 @@ class FleetStore:
             .distinct()
             .order_by(concurrency_slots.c.limit_id)
         )
-        return [int(x) for x in (await conn.execute(stmt)).scalars()]
+        ids: list[Any] = list((await conn.execute(stmt)).scalars())
+        return [int(x) for x in ids]
 
     async def delete_runs(self, conn: AsyncConnection, pks: Sequence[int], now: datetime) -> int:
         """Queue the runs' log cleanup and delete the runs (the cascade takes everything else)."""
@@ -128,7 +135,7 @@ class FleetStore:
         whose write transactions exclude each other anyway."""
         if conn.dialect.name != "postgresql":
             return True
-        got = (await conn.execute(sa.select(sa.func.pg_try_advisory_xact_lock(key)))).scalar_one()
+        got: Any = (await conn.execute(sa.select(sa.func.pg_try_advisory_xact_lock(key)))).scalar_one()
         return bool(got)
 
 
@@ -146,7 +153,8 @@ class CleanupStore:
         )
         if conn.dialect.name == "postgresql":
             stmt = stmt.with_for_update(skip_locked=True)
-        return [CleanupJob(id=int(i), run_pk=int(r)) for i, r in await conn.execute(stmt)]
+        rows: Any = await conn.execute(stmt)
+        return [CleanupJob(id=int(i), run_pk=int(r)) for i, r in rows]
 
     async def delete_log_lines(self, conn: AsyncConnection, run_pk: int) -> int:
         result = await conn.execute(sa.delete(log_lines).where(log_lines.c.run_id == run_pk))
@@ -156,4 +164,5 @@ class CleanupStore:
         await conn.execute(sa.delete(cleanup_jobs).where(cleanup_jobs.c.id == job_id))
 
     async def pending(self, conn: AsyncConnection) -> int:
-        return int((await conn.execute(sa.select(sa.func.count()).select_from(cleanup_jobs))).scalar_one())
+        n: Any = (await conn.execute(sa.select(sa.func.count()).select_from(cleanup_jobs))).scalar_one()
+        return int(n)
