@@ -8,7 +8,8 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from runtrack import cli_gc
+from runtrack import cli_fleet, cli_gc
+from runtrack.cli_runs import runs_app
 from runtrack.config import Settings, load_settings
 from runtrack.errors import ConfigError, RuntrackError
 
@@ -19,6 +20,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+app.add_typer(runs_app, name="runs")
 
 ConfigOpt = Annotated[
     str | None, typer.Option("--config", "-c", help="YAML config file (the `runs:` shape).", envvar="RUNTRACK_CONFIG")
@@ -109,6 +112,7 @@ def migrate(config: ConfigOpt = None, database_url: DbOpt = None) -> None:
 
 
 cli_gc.register(app, settings_from)
+cli_fleet.register(runs_app)
 
 
 def main() -> None:
