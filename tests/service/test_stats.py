@@ -193,3 +193,25 @@ def test_cache_keys_ignore_how_a_filter_was_spelled() -> None:
     assert canonical(And((a,))) == a
     assert filter_hash(canonical(Or((a, b)))) != filter_hash(canonical(And((a, b))))
     assert filter_hash(canonical(Not(And((a, b))))) == filter_hash(canonical(Not(And((b, a)))))
+
+
+async def test_a_delete_here_drops_cached_stats(services: Services) -> None:
+    await seed_mixed(services, 5)
+    assert (await services.stats.stats(None)).total_runs == 5
+    assert (await services.deletes.bulk_delete(Pred("name", Op.EQ, "r4"))).deleted  # r4 SUCCEEDED
+    assert (await services.stats.stats(None)).total_runs == 4
+
+
+async def test_a_load_begun_before_clear_is_not_kept() -> None:
+    cache: TTLCache[int] = TTLCache(60, 4)
+    gate = asyncio.Event()
+
+    async def slow() -> int:
+        await gate.wait()
+        return 1
+
+    pending = asyncio.ensure_future(cache.get_or_load("k", slow))
+    await asyncio.sleep(0)
+    cache.clear()
+    gate.set()
+    assert await pending == 1 and len(cache) == 0

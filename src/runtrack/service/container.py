@@ -46,7 +46,7 @@ class Services:
             lambda: self.notifier,
             aborter=self.executor,
             admitter=self.executor,
-            on_deleted=self.log_cleanup.wake,
+            on_deleted=(self.log_cleanup.wake, self.stats.invalidate),
         )
         self.retention = RetentionService(self.deletes, self.stats)
 

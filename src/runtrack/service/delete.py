@@ -77,14 +77,14 @@ class DeleteService:
         *,
         aborter: RunAborter | None = None,
         admitter: SlotAdmitter | None = None,
-        on_deleted: Callable[[], None] | None = None,
+        on_deleted: Sequence[Callable[[], None]] = (),
     ) -> None:
         self.db = db
         self.store = store
         self.notifier = notifier  # looked up at publish time
         self.aborter = aborter
         self.admitter = admitter
-        self.on_deleted = on_deleted  # wakes the log cleanup
+        self.on_deleted = tuple(on_deleted)  # e.g. wake the log cleanup, drop cached stats
 
     async def bulk_delete(
         self,
@@ -188,8 +188,8 @@ class DeleteService:
         if not doomed:
             return
         log.info("runs deleted", extra={"fields": {"count": len(doomed)}})
-        if self.on_deleted is not None:
-            self.on_deleted()
+        for hook in self.on_deleted:
+            hook()
         if freed and self.admitter is not None:
             try:
                 await self.admitter.admit_waiting(freed)

@@ -61,6 +61,7 @@ class TTLCache(Generic[V]):
         self._clock = clock
         self._entries: OrderedDict[str, tuple[float, V]] = OrderedDict()
         self._inflight: dict[str, asyncio.Future[V]] = {}
+        self._generation = 0  # bumped by clear(): loads begun before it are not stored
         self.hits = 0
         self.misses = 0
 
@@ -72,7 +73,10 @@ class TTLCache(Generic[V]):
         return len(self._entries)
 
     def clear(self) -> None:
+        """Forget every entry; loads already under way answer their callers but are not kept."""
         self._entries.clear()
+        self._inflight.clear()
+        self._generation += 1
 
     def _fresh(self, key: str) -> V | None:
         entry = self._entries.get(key)
@@ -100,18 +104,19 @@ class TTLCache(Generic[V]):
         pending = self._inflight.get(key)
         if pending is None:
             self.misses += 1
-            pending = asyncio.ensure_future(self._load(key, load))
+            pending = asyncio.ensure_future(self._load(key, load, self._generation))
             self._inflight[key] = pending
         return await asyncio.shield(pending)
 
-    async def _load(self, key: str, load: Callable[[], Awaitable[V]]) -> V:
+    async def _load(self, key: str, load: Callable[[], Awaitable[V]], generation: int) -> V:
         try:
             value = await load()
-            if self.enabled:
+            if self.enabled and generation == self._generation:
                 self._store(key, value)
             return value
         finally:
-            self._inflight.pop(key, None)
+            if generation == self._generation:
+                self._inflight.pop(key, None)
 
 
 def canonical(node: Node | None) -> Node | None:
@@ -148,6 +153,11 @@ class StatsService:
         node = validate(node, RUN_FIELDS)
         key = filter_hash(canonical(node), "stats")
         return await self.cache.get_or_load(key, lambda: self.uncached(node))
+
+    def invalidate(self) -> None:
+        """Drop every cached answer (after runs were deleted here: they vanish from the counts at
+        once on this replica; other replicas catch up within their TTL)."""
+        self.cache.clear()
 
     async def uncached(self, node: Node | None) -> RunStats:
         """Stats straight from the database (one grouped count), bypassing the cache."""
