@@ -85,7 +85,9 @@ def delete(
     label: LabelOpt = None,
     filter_query: FilterQueryOpt = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list what would be deleted (one batch).")] = False,
-    force: Annotated[bool, typer.Option("--force", help="Abort runs that are not terminal and delete them too.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Abort runs that are not terminal and delete them too.")
+    ] = False,
     batch: Annotated[int, typer.Option("--batch", help="Runs per request (1-200).", min=1, max=MAX_BATCH)] = MAX_BATCH,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     url: UrlOpt = DEFAULT_URL,
