@@ -189,3 +189,15 @@ async def test_deleting_a_slot_holder_admits_the_waiter(services: Services, forc
     assert (await services.runs.get_action(rid("waiter"), "t1")).phase is Phase.RUNNING
     [limit] = await services.executor.list_limits("proj")
     assert [h.run for h in limit.holders] == [rid("waiter")] and limit.waiting == ()
+
+
+async def test_a_full_batch_reports_only_the_runs_it_passed_over(services: Services) -> None:
+    await seed_run(services, "ancient-live", phase=Phase.RUNNING, created_at=days_ago(9), actions_n=1)
+    for i in range(4):
+        await seed_run(services, f"done{i}", created_at=days_ago(5 - i), actions_n=1)
+    await seed_run(services, "new-live", phase=Phase.QUEUED, created_at=days_ago(0.5), actions_n=1)
+    first = await services.deletes.bulk_delete(Pred("project", Op.EQ, "proj"), limit=2)
+    assert first.deleted == [rid("done3"), rid("done2")] and [s.run for s in first.skipped] == [rid("new-live")]
+    second = await services.deletes.bulk_delete(Pred("project", Op.EQ, "proj"), limit=5)
+    assert second.deleted == [rid("done1"), rid("done0")]
+    assert [s.run for s in second.skipped] == [rid("new-live"), rid("ancient-live")]

@@ -57,6 +57,16 @@ def _not_terminal(ref: RunRef) -> str:
     return f"run is {ref.phase.name}, not terminal; abort it first or delete with force"
 
 
+def _passed_over(node: Node, doomed: Sequence[RunRef], limit: int) -> Node:
+    """The matching runs not yet terminal that a batch passed over: when the batch is full, those
+    no older than its oldest run (the next batch reports the rest); otherwise all of them."""
+    active = and_(node, Pred("phase", Op.NOT_IN, _TERMINAL_VALUES))
+    if len(doomed) >= limit:
+        active = and_(active, Pred("created_at", Op.GTE, doomed[-1].created_at))
+    assert active is not None
+    return active
+
+
 def _is_empty(node: Node) -> bool:
     """An ``and`` of nothing (also nested): a filter that says nothing."""
     return isinstance(node, And) and all(_is_empty(i) for i in node.items)
@@ -110,17 +120,16 @@ class DeleteService:
         if force:
             return await self._bulk_force(node, limit, dry_run, by)
         done = and_(node, Pred("phase", Op.IN, _TERMINAL_VALUES))
-        active = and_(node, Pred("phase", Op.NOT_IN, _TERMINAL_VALUES))
         if dry_run:
             async with self.db.read() as conn:
                 doomed = await self.store.select_runs(conn, done, limit=limit)
-                busy = await self.store.select_runs(conn, active, limit=limit)
+                busy = await self.store.select_runs(conn, _passed_over(node, doomed, limit), limit=limit)
             return DeleteResult([r.id for r in doomed], [Skipped(r.id, _not_terminal(r)) for r in busy], True)
         async with self.db.write() as conn:
             if lock_key is not None and not await self.store.try_advisory_xact_lock(conn, lock_key):
                 return DeleteResult()
             doomed = await self.store.select_runs(conn, done, limit=limit, lock=True)
-            busy = await self.store.select_runs(conn, active, limit=limit)
+            busy = await self.store.select_runs(conn, _passed_over(node, doomed, limit), limit=limit)
             freed = await self._delete_locked(conn, doomed)
         await self._after_delete(doomed, freed)
         return DeleteResult([r.id for r in doomed], [Skipped(r.id, _not_terminal(r)) for r in busy])

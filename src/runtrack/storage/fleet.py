@@ -34,6 +34,7 @@ class RunRef:
     id: RunId
     phase: Phase
     version: int
+    created_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,10 +53,13 @@ def _ref(row: Any) -> RunRef:
         id=RunId(row.org, row.project, row.domain, row.name),
         phase=Phase(row.phase),
         version=int(row.version),
+        created_at=row.created_at,
     )
 
 
-_REF_COLUMNS = (runs.c.id, runs.c.org, runs.c.project, runs.c.domain, runs.c.name, runs.c.phase, runs.c.version)
+_REF_COLUMNS = (
+    runs.c.id, runs.c.org, runs.c.project, runs.c.domain, runs.c.name, runs.c.phase, runs.c.version, runs.c.created_at
+)
 
 
 class FleetStore:
