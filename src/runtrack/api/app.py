@@ -16,9 +16,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from runtrack import __version__
 from runtrack.api import health
+from runtrack.api.connect.internal_service import mount_executor_services
 from runtrack.api.errors import classify
 from runtrack.api.metrics import Metrics
+from runtrack.api.rest import concurrency as rest_concurrency
+from runtrack.api.rest import executor as rest_executor
 from runtrack.api.rest import fleet as rest_fleet
+from runtrack.api.rest import logs as rest_logs
 from runtrack.api.rest import runs as rest_runs
 from runtrack.config import Settings
 from runtrack.errors import RuntrackError
@@ -89,6 +93,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         svc = services or Services.build(settings)
         app.state.services = svc
+        svc.executor.observe = lambda path, outcome, reason: metrics.transitions.labels(path, outcome, reason).inc()
         if settings.migrate_on_start:
             before, after = await migrate.upgrade(svc.db)
             log.info("schema ready", extra={"fields": {"from": before, "to": after}})
@@ -137,6 +142,9 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
     app.include_router(health.router)
     app.include_router(rest_fleet.router)
     app.include_router(rest_runs.router)
+    app.include_router(rest_executor.router)
+    app.include_router(rest_logs.router)
+    app.include_router(rest_concurrency.router)
     mount_connect(app)
     mount_dashboard(app)
     app.add_middleware(TimingMiddleware, metrics=metrics)
@@ -158,7 +166,9 @@ def start_background(svc: Services, supervisor: Supervisor) -> None:
     policy = svc.settings.retention
     if policy is not None:
         supervisor.every("retention", policy.interval.total_seconds(), lambda: svc.retention.run_round(policy))
+    supervisor.every("heartbeat-sweep", svc.settings.sweep_interval.total_seconds(), svc.executor.sweep)
 
 
 def mount_connect(app: FastAPI) -> None:
     """Mount the flyteidl2 Connect services at their standard paths."""
+    mount_executor_services(app)

@@ -154,12 +154,9 @@ class ExecutorService:
 
         async def run(conn: AsyncConnection, tx: _Tx) -> list[ReportResult]:
             now = utcnow()
-            locked: dict[tuple[RunId, str], Locked | None] = {}
-            for key in sorted({(e.run, e.action) for e in events}):  # one lock order for everyone
-                try:
-                    locked[key] = await self.writes.lock_action(conn, key[0], key[1])
-                except NotFound:
-                    locked[key] = None
+            keys = sorted({(e.run, e.action) for e in events})
+            locked: dict[tuple[RunId, str], Locked | None] = dict.fromkeys(keys)
+            locked.update(await self.writes.lock_actions(conn, keys))
             out: list[ReportResult] = []
             for rep in events:
                 lk = locked[(rep.run, rep.action)]
@@ -250,6 +247,11 @@ class ExecutorService:
     async def heartbeat(self, run_id: RunId, action: str, attempt: int) -> None:
         async with self.db.write() as conn:
             await self.writes.heartbeat(conn, run_id, action, attempt, utcnow())
+
+    async def sweep(self) -> None:
+        """One round of the background job: fail silent attempts, admit actions waiting for slots."""
+        await self.sweep_heartbeats()
+        await self.admit_waiting()
 
     async def sweep_heartbeats(self) -> int:
         """Fail attempts silent for longer than ``heartbeat_timeout``; the number failed by this call."""

@@ -5,7 +5,9 @@ Locking strategy (decide and write are one atomic step):
 * Every write transaction first locks the **run row** and the action row(s) it touches, then reads
   the stored state, asks :func:`runtrack.domain.transitions.decide` (done by the service layer),
   and writes in the same transaction.
-* PostgreSQL: ``SELECT ... FROM runs JOIN actions ... FOR UPDATE OF runs, actions``. The run row
+* PostgreSQL: ``SELECT ... FROM runs JOIN actions ... FOR UPDATE OF runs, actions``, and only
+  then, in a second statement, the newest attempt (a row read in the locking statement through an
+  outer join would not be re-read when the lock was waited for, and could be stale). The run row
   is locked first in every path (event, status, abort, heartbeat sweep, slot admission), so all
   writes to one run are serialised and there is one lock order: run → action(s) in id order →
   concurrency limit row. A batch that touches several runs locks them in sorted run identity order
@@ -85,7 +87,7 @@ class Applied:
     run_version: int | None = None
 
 
-def _locked_from(r: Any) -> Locked:
+def _locked_from(r: Any, a: Any) -> Locked:
     return Locked(
         run_pk=r.run_pk,
         run_id=RunId(r.org, r.project, r.domain, r.run_name),
@@ -98,13 +100,13 @@ def _locked_from(r: Any) -> Locked:
         version=r.version,
         concurrency_key=r.concurrency_key,
         started_at=r.started_at,
-        attempt_pk=r.attempt_pk,
-        attempt_phase=Phase(r.attempt_phase) if r.attempt_phase is not None else None,
-        attempt_version=r.attempt_version,
-        attempt_start=r.attempt_start,
-        last_heartbeat_at=r.last_heartbeat_at,
-        log_info=r.log_info,
-        cluster=r.cluster,
+        attempt_pk=a.id if a is not None else None,
+        attempt_phase=Phase(a.phase) if a is not None else None,
+        attempt_version=a.version if a is not None else None,
+        attempt_start=a.start_time if a is not None else None,
+        last_heartbeat_at=a.last_heartbeat_at if a is not None else None,
+        log_info=a.log_info if a is not None else None,
+        cluster=a.cluster if a is not None else None,
     )
 
 
@@ -127,21 +129,34 @@ class WriteStore:
             actions.c.version,
             actions.c.concurrency_key,
             actions.c.started_at,
-            attempts.c.id.label("attempt_pk"),
-            attempts.c.phase.label("attempt_phase"),
-            attempts.c.version.label("attempt_version"),
-            attempts.c.start_time.label("attempt_start"),
-            attempts.c.last_heartbeat_at,
-            attempts.c.log_info,
-            attempts.c.cluster,
-        ).select_from(
-            runs.join(actions, actions.c.run_id == runs.c.id).outerjoin(
-                attempts, sa.and_(attempts.c.action_id == actions.c.id, attempts.c.attempt == actions.c.attempts)
-            )
-        )
+        ).select_from(runs.join(actions, actions.c.run_id == runs.c.id))
         if conn.dialect.name == "postgresql":
             stmt = stmt.with_for_update(of=[runs, actions])
         return stmt
+
+    async def _with_attempts(self, conn: AsyncConnection, rows: list[Any]) -> list[Locked]:
+        """Add each action's newest attempt, read AFTER the locks are held.
+
+        Reading it in the locking statement would not do on PostgreSQL: when a locked row changes
+        while we wait, only the locked rows are re-read; an outer-joined attempt would be stale.
+        """
+        wanted = [(r.action_pk, r.attempts) for r in rows if r.attempts > 0]
+        newest: dict[int, Any] = {}
+        if wanted:
+            result = await conn.execute(
+                sa.select(
+                    attempts.c.action_id,
+                    attempts.c.id,
+                    attempts.c.phase,
+                    attempts.c.version,
+                    attempts.c.start_time,
+                    attempts.c.last_heartbeat_at,
+                    attempts.c.log_info,
+                    attempts.c.cluster,
+                ).where(sa.tuple_(attempts.c.action_id, attempts.c.attempt).in_(wanted))
+            )
+            newest = {a.action_id: a for a in result}
+        return [_locked_from(r, newest.get(r.action_pk)) for r in rows]
 
     async def lock_action(self, conn: AsyncConnection, run_id: RunId, name: str) -> Locked:
         row = (
@@ -150,19 +165,32 @@ class WriteStore:
         if row is None:
             await self._require_run(conn, run_id)
             raise NotFound(f"action {name!r} of run {run_id} not found")
-        return _locked_from(row)
+        return (await self._with_attempts(conn, [row]))[0]
+
+    async def lock_actions(
+        self, conn: AsyncConnection, keys: list[tuple[RunId, str]]
+    ) -> dict[tuple[RunId, str], Locked]:
+        """Lock several actions in one statement (rows are locked in run id, action id order)."""
+        wanted = [(r.org, r.project, r.domain, r.name, a) for r, a in keys]
+        rows = list(
+            await conn.execute(
+                self._select(conn)
+                .where(sa.tuple_(runs.c.org, runs.c.project, runs.c.domain, runs.c.name, actions.c.name).in_(wanted))
+                .order_by(runs.c.id, actions.c.id)
+            )
+        )
+        return {(lk.run_id, lk.name): lk for lk in await self._with_attempts(conn, rows)}
 
     async def lock_action_pk(self, conn: AsyncConnection, action_pk: int) -> Locked | None:
         row = (await conn.execute(self._select(conn).where(actions.c.id == action_pk))).one_or_none()
-        return None if row is None else _locked_from(row)
+        return None if row is None else (await self._with_attempts(conn, [row]))[0]
 
     async def lock_run_actions(self, conn: AsyncConnection, run_id: RunId) -> list[Locked]:
         """Every action of the run (locked, in id order), the root action first."""
-        result = await conn.execute(self._select(conn).where(run_key(run_id)).order_by(actions.c.id))
-        locked = [_locked_from(r) for r in result]
-        if not locked:
+        rows = list(await conn.execute(self._select(conn).where(run_key(run_id)).order_by(actions.c.id)))
+        if not rows:
             await self._require_run(conn, run_id)
-        return locked
+        return await self._with_attempts(conn, rows)
 
     async def _require_run(self, conn: AsyncConnection, run_id: RunId) -> None:
         if (await conn.execute(sa.select(runs.c.id).where(run_key(run_id)))).first() is None:
