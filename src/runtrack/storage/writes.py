@@ -39,6 +39,7 @@ from runtrack.errors import NotFound
 from runtrack.storage.repository import run_key
 from runtrack.storage.tables import actions, attempts, cluster_events, phase_transitions, runs
 
+_CHUNK = 500  # keys per locking statement (bound parameters stay well under SQLite's limit)
 _NON_TERMINAL = [int(p) for p in Phase if p not in TERMINAL and p is not Phase.UNSPECIFIED]
 
 
@@ -142,7 +143,8 @@ class WriteStore:
         """
         wanted = [(r.action_pk, r.attempts) for r in rows if r.attempts > 0]
         newest: dict[int, Any] = {}
-        if wanted:
+        for i in range(0, len(wanted), _CHUNK):
+            chunk = wanted[i : i + _CHUNK]
             result = await conn.execute(
                 sa.select(
                     attempts.c.action_id,
@@ -153,9 +155,9 @@ class WriteStore:
                     attempts.c.last_heartbeat_at,
                     attempts.c.log_info,
                     attempts.c.cluster,
-                ).where(sa.tuple_(attempts.c.action_id, attempts.c.attempt).in_(wanted))
+                ).where(sa.or_(*(sa.and_(attempts.c.action_id == a, attempts.c.attempt == n) for a, n in chunk)))
             )
-            newest = {a.action_id: a for a in result}
+            newest.update({a.action_id: a for a in result})
         return [_locked_from(r, newest.get(r.action_pk)) for r in rows]
 
     async def lock_action(self, conn: AsyncConnection, run_id: RunId, name: str) -> Locked:
@@ -170,16 +172,38 @@ class WriteStore:
     async def lock_actions(
         self, conn: AsyncConnection, keys: list[tuple[RunId, str]]
     ) -> dict[tuple[RunId, str], Locked]:
-        """Lock several actions in one statement (rows are locked in run id, action id order)."""
-        wanted = [(r.org, r.project, r.domain, r.name, a) for r, a in keys]
-        rows = list(
-            await conn.execute(
-                self._select(conn)
-                .where(sa.tuple_(runs.c.org, runs.c.project, runs.c.domain, runs.c.name, actions.c.name).in_(wanted))
-                .order_by(runs.c.id, actions.c.id)
+        """Lock several actions: runs resolved by their unique key, then one locking statement per
+        chunk (rows locked in run id, action id order). Missing ones are simply absent."""
+        if len(keys) == 1:
+            try:
+                lk = await self.lock_action(conn, *keys[0])
+            except NotFound:
+                return {}
+            return {keys[0]: lk}
+        out: dict[tuple[RunId, str], Locked] = {}
+        for i in range(0, len(keys), _CHUNK):
+            chunk = keys[i : i + _CHUNK]
+            run_ids = sorted({r for r, _ in chunk})
+            pks = {
+                RunId(r.org, r.project, r.domain, r.name): int(r.id)
+                for r in await conn.execute(
+                    sa.select(runs.c.id, runs.c.org, runs.c.project, runs.c.domain, runs.c.name).where(
+                        sa.or_(*(run_key(r) for r in run_ids))
+                    )
+                )
+            }
+            pairs = [(pks[r], a) for r, a in chunk if r in pks]
+            if not pairs:
+                continue
+            rows = list(
+                await conn.execute(
+                    self._select(conn)
+                    .where(sa.or_(*(sa.and_(actions.c.run_id == pk, actions.c.name == a) for pk, a in pairs)))
+                    .order_by(runs.c.id, actions.c.id)
+                )
             )
-        )
-        return {(lk.run_id, lk.name): lk for lk in await self._with_attempts(conn, rows)}
+            out.update({(lk.run_id, lk.name): lk for lk in await self._with_attempts(conn, rows)})
+        return out
 
     async def lock_action_pk(self, conn: AsyncConnection, action_pk: int) -> Locked | None:
         row = (await conn.execute(self._select(conn).where(actions.c.id == action_pk))).one_or_none()
