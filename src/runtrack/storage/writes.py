@@ -166,9 +166,11 @@ class WriteStore:
         newest: dict[int, Any] = {}
         for i in range(0, len(wanted), _CHUNK):
             chunk = wanted[i : i + _CHUNK]
+            want = dict(chunk)
             result = await conn.execute(
                 sa.select(
                     attempts.c.action_id,
+                    attempts.c.attempt,
                     attempts.c.id,
                     attempts.c.phase,
                     attempts.c.version,
@@ -176,9 +178,11 @@ class WriteStore:
                     attempts.c.last_heartbeat_at,
                     attempts.c.log_info,
                     attempts.c.cluster,
-                ).where(sa.or_(*(sa.and_(attempts.c.action_id == a, attempts.c.attempt == n) for a, n in chunk)))
+                ).where(
+                    attempts.c.action_id.in_(sorted(want)), attempts.c.attempt.in_(sorted(set(want.values())))
+                )
             )
-            newest.update({a.action_id: a for a in result})
+            newest.update({a.action_id: a for a in result if want.get(a.action_id) == a.attempt})
         return [_locked_from(r, newest.get(r.action_pk)) for r in rows]
 
     async def lock_action(self, conn: AsyncConnection, run_id: RunId, name: str) -> Locked:
@@ -204,25 +208,32 @@ class WriteStore:
         out: dict[tuple[RunId, str], Locked] = {}
         for i in range(0, len(keys), _CHUNK):
             chunk = keys[i : i + _CHUNK]
-            run_ids = sorted({r for r, _ in chunk})
-            pks = {
-                RunId(r.org, r.project, r.domain, r.name): int(r.id)
-                for r in await conn.execute(
-                    sa.select(runs.c.id, runs.c.org, runs.c.project, runs.c.domain, runs.c.name).where(
-                        sa.or_(*(run_key(r) for r in run_ids))
+            scopes: dict[tuple[str, str, str], set[str]] = {}
+            for r, _ in chunk:
+                scopes.setdefault((r.org, r.project, r.domain), set()).add(r.name)
+            pks: dict[RunId, int] = {}
+            for (org, project, domain), names in sorted(scopes.items()):  # the unique index, IN on its last column
+                result = await conn.execute(
+                    sa.select(runs.c.id, runs.c.name).where(
+                        runs.c.org == org, runs.c.project == project, runs.c.domain == domain,
+                        runs.c.name.in_(sorted(names)),
                     )
                 )
-            }
-            pairs = [(pks[r], a) for r, a in chunk if r in pks]
-            if not pairs:
+                pks.update({RunId(org, project, domain, r.name): int(r.id) for r in result})
+            wanted = {(pks[r], a) for r, a in chunk if r in pks}
+            if not wanted:
                 continue
             rows = list(
                 await conn.execute(
                     self._select(conn)
-                    .where(sa.or_(*(sa.and_(actions.c.run_id == pk, actions.c.name == a) for pk, a in pairs)))
+                    .where(
+                        actions.c.run_id.in_(sorted({pk for pk, _ in wanted})),
+                        actions.c.name.in_(sorted({a for _, a in wanted})),
+                    )
                     .order_by(runs.c.id, actions.c.id)
                 )
-            )
+            )  # may lock a few more actions of the same runs (harmless: their runs are locked anyway)
+            rows = [r for r in rows if (r.run_pk, r.name) in wanted]
             out.update({(lk.run_id, lk.name): lk for lk in await self._with_attempts(conn, rows)})
         return out
 
