@@ -9,6 +9,7 @@ from typing import Annotated, NoReturn
 import typer
 
 import runtrack.cli_abort  # noqa: F401  (registers `runs abort`)
+from runtrack import cli_fleet, cli_gc
 from runtrack.cli_runs import runs_app
 from runtrack.config import Settings, load_settings
 from runtrack.errors import ConfigError, RuntrackError
@@ -109,6 +110,10 @@ def migrate(config: ConfigOpt = None, database_url: DbOpt = None) -> None:
         typer.echo(f"schema already at {after}")
     else:
         typer.echo(f"schema migrated from {before or 'empty'} to {after}")
+
+
+cli_gc.register(app, settings_from)
+cli_fleet.register(runs_app)
 
 
 def main() -> None:

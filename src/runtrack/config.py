@@ -101,9 +101,10 @@ class RunsBlock(_Strict):
     sweep_interval: str = Field("30s", alias="sweepInterval")
     stats_cache_ttl: str = Field("30s", alias="statsCacheTTL")
     stats_cache_size: int = Field(1024, alias="statsCacheSize", ge=1)
+    log_cleanup_delay: str = Field("0s", alias="logCleanupDelay")
     retention: RetentionBlock | None = None
 
-    @field_validator("heartbeat_timeout", "sweep_interval", "stats_cache_ttl")
+    @field_validator("heartbeat_timeout", "sweep_interval", "stats_cache_ttl", "log_cleanup_delay")
     @classmethod
     def _duration(cls, v: str) -> str:
         parse_duration(v)
@@ -143,6 +144,7 @@ class Settings:
     sweep_interval: timedelta = timedelta(seconds=30)
     stats_cache_ttl: timedelta = timedelta(seconds=30)
     stats_cache_size: int = 1024
+    log_cleanup_delay: timedelta = timedelta(0)
     retention: Retention | None = None
     log_level: int = 4
     log_show_source: bool = False
@@ -271,6 +273,7 @@ def load_settings(config_path: str | None = None, environ: Mapping[str, str] | N
         sweep_interval=parse_duration(runs.sweep_interval),
         stats_cache_ttl=parse_duration(runs.stats_cache_ttl),
         stats_cache_size=runs.stats_cache_size,
+        log_cleanup_delay=parse_duration(runs.log_cleanup_delay),
         retention=retention,
         log_level=log_level,
         log_show_source=cfg.logger.show_source,

@@ -21,6 +21,7 @@ from runtrack.api.errors import classify
 from runtrack.api.metrics import Metrics
 from runtrack.api.rest import concurrency as rest_concurrency
 from runtrack.api.rest import executor as rest_executor
+from runtrack.api.rest import fleet as rest_fleet
 from runtrack.api.rest import logs as rest_logs
 from runtrack.api.rest import runs as rest_runs
 from runtrack.config import Settings
@@ -139,6 +140,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
         return _error_response(exc)
 
     app.include_router(health.router)
+    app.include_router(rest_fleet.router)
     app.include_router(rest_runs.router)
     app.include_router(rest_executor.router)
     app.include_router(rest_logs.router)
@@ -160,6 +162,10 @@ def mount_dashboard(app: FastAPI) -> None:
 
 def start_background(svc: Services, supervisor: Supervisor) -> None:
     """Start the periodic jobs (sweepers, cleanup, retention) of this replica."""
+    supervisor.spawn("log-cleanup", svc.log_cleanup.run_forever())
+    policy = svc.settings.retention
+    if policy is not None:
+        supervisor.every("retention", policy.interval.total_seconds(), lambda: svc.retention.run_round(policy))
     supervisor.every("heartbeat-sweep", svc.settings.sweep_interval.total_seconds(), svc.executor.sweep)
 
 

@@ -5,12 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from runtrack.config import Settings
+from runtrack.service.cleanup import LogCleanup
+from runtrack.service.delete import DeleteService
 from runtrack.service.executor import ExecutorService
 from runtrack.service.notifier import Notifier, NullNotifier
 from runtrack.service.queries import QueriesService
+from runtrack.service.retention import RetentionService
 from runtrack.service.runs import RunsService
+from runtrack.service.stats import StatsService
 from runtrack.service.tasks import TasksService
 from runtrack.storage.db import Database, create_database
+from runtrack.storage.fleet import CleanupStore, FleetStore
 from runtrack.storage.repository import Repository
 
 
@@ -24,10 +29,28 @@ class Services:
     queries: QueriesService
     tasks: TasksService
     executor: ExecutorService = field(init=False)
+    stats: StatsService = field(init=False)
+    deletes: DeleteService = field(init=False)
+    log_cleanup: LogCleanup = field(init=False)
+    retention: RetentionService = field(init=False)
 
     def __post_init__(self) -> None:
         # The notifier is looked up at publish time, so a fan-out wired in later is used.
         self.executor = ExecutorService(self.db, self.repo, self.settings, lambda: self.notifier)
+        fleet = FleetStore()
+        self.stats = StatsService(
+            self.db, fleet, ttl_s=self.settings.stats_cache_ttl.total_seconds(), max_size=self.settings.stats_cache_size
+        )
+        self.log_cleanup = LogCleanup(self.db, CleanupStore(), delay=self.settings.log_cleanup_delay)
+        self.deletes = DeleteService(
+            self.db,
+            fleet,
+            lambda: self.notifier,
+            aborter=self.executor,
+            admitter=self.executor,
+            on_deleted=(self.log_cleanup.wake, self.stats.invalidate),
+        )
+        self.retention = RetentionService(self.deletes, self.stats)
 
     @classmethod
     def build(cls, settings: Settings) -> Services:

@@ -63,6 +63,9 @@ runs = sa.Table(
     sa.Index("ix_runs_created_by_created", "created_by", "created_at", "id"),
     sa.Index("ix_runs_task_created", "task_name", "created_at", "id"),
     sa.Index("ix_runs_updated", "updated_at", "id"),
+    # Run ids are never reused (SQLite would otherwise hand out a deleted max rowid again): log
+    # lines and pending cleanups are keyed by the id of a run that may already be deleted.
+    sqlite_autoincrement=True,
 )
 
 run_labels = sa.Table(

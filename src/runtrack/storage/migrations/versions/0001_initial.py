@@ -107,6 +107,7 @@ def upgrade() -> None:
         sa.Column("version", sa.BigInteger(), server_default="1", nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_runs")),
         sa.UniqueConstraint("org", "project", "domain", "name", name=op.f("uq_runs_org_project_domain_name")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("runs", schema=None) as batch_op:
         batch_op.create_index("ix_runs_created", ["created_at", "id"], unique=False)
