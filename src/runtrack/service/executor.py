@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -42,6 +41,7 @@ from runtrack.domain.transitions import Decision, Outcome, Report, decide, decid
 from runtrack.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
 from runtrack.service.logs import LogService
 from runtrack.service.notifier import Change, Notifier
+from runtrack.service.run_names import generate_run_name
 from runtrack.storage.concurrency import SlotStore
 from runtrack.storage.db import Database
 from runtrack.storage.repository import Repository
@@ -423,11 +423,3 @@ def _subtree(locked: list[Locked], action: str, run_id: RunId) -> list[Locked]:
                 wanted.add(lk.name)
                 grew = True
     return [lk for lk in locked if lk.name in wanted]
-
-
-_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"
-
-
-def generate_run_name() -> str:
-    """A short readable unique name: ``r`` and 11 random lower-case letters and digits."""
-    return "r" + "".join(secrets.choice(_ALPHABET) for _ in range(11))

@@ -7,6 +7,7 @@ answer UNIMPLEMENTED through the generated protocol class's defaults.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from connectrpc.request import RequestContext
@@ -44,10 +45,9 @@ class RunServiceImpl(RunService):  # type: ignore[misc]
         run_id, generate = req_in.create_target(request)
         task = await self._task_of(request, run_id)
         new = req_in.new_run(request, run_id, task, caller_of(ctx))
-        if generate:
-            run = await self.svc.runs.create_run_generated_name(new)
-        else:
-            run = await self.svc.runs.create_run(new)
+        if generate:  # an empty name: the executor's create_run generates one
+            new = replace(new, id=replace(new.id, name=""))
+        run = await self.svc.executor.create_run(new)  # publishes the change, sets a concurrency key
         return rs.CreateRunResponse(run=out.run_pb(run))
 
     async def _task_of(self, request: rs.CreateRunRequest, run_id: RunId) -> TaskRef:
