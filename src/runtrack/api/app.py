@@ -18,6 +18,7 @@ from runtrack.api import health
 from runtrack.api.errors import classify
 from runtrack.api.metrics import Metrics
 from runtrack.api.rest import runs as rest_runs
+from runtrack.api.rest import watch as rest_watch
 from runtrack.config import Settings
 from runtrack.errors import RuntrackError
 from runtrack.service.background import Supervisor
@@ -89,6 +90,8 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
         if settings.migrate_on_start:
             before, after = await migrate.upgrade(svc.db)
             log.info("schema ready", extra={"fields": {"from": before, "to": after}})
+        await svc.fanout.start()
+        rest_watch.install_metrics(metrics, svc.watch.hub)
         start_background(svc, supervisor)
         log.info(
             "runtrack serving",
@@ -98,6 +101,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
             yield
         finally:
             await supervisor.stop()
+            await svc.fanout.stop()
             if services is None:
                 await svc.close()
 
@@ -133,6 +137,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
 
     app.include_router(health.router)
     app.include_router(rest_runs.router)
+    app.include_router(rest_watch.router)
     mount_connect(app)
     app.add_middleware(TimingMiddleware, metrics=metrics)
     return app

@@ -5,8 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from runtrack.config import Settings
-from runtrack.service.notifier import Notifier, NullNotifier
+from runtrack.service.fanout_local import LocalNotifier
+from runtrack.service.fanout_pg import PgNotifier
+from runtrack.service.notifier import Notifier
 from runtrack.service.runs import RunsService
+from runtrack.service.watch import WatchHub
+from runtrack.service.watch_streams import WatchService
 from runtrack.storage.db import Database, create_database
 from runtrack.storage.repository import Repository
 
@@ -18,13 +22,22 @@ class Services:
     repo: Repository
     runs: RunsService
     notifier: Notifier
+    fanout: LocalNotifier | PgNotifier
+    watch: WatchService
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
         db = create_database(settings)
         repo = Repository()
-        notifier: Notifier = NullNotifier()
-        return cls(settings=settings, db=db, repo=repo, runs=RunsService(db, repo), notifier=notifier)
+        hub = WatchHub()
+        fanout: LocalNotifier | PgNotifier = LocalNotifier(hub)
+        if db.is_postgres:
+            fanout = PgNotifier(hub, settings.database_url)
+        watch = WatchService(db, repo, hub)
+        return cls(
+            settings=settings, db=db, repo=repo, runs=RunsService(db, repo), notifier=fanout, fanout=fanout, watch=watch
+        )
 
     async def close(self) -> None:
+        await self.fanout.stop()
         await self.db.dispose()

@@ -1,0 +1,149 @@
+"""REST: ``GET /api/v1/watch``, the changes of runs as server-sent events.
+
+Events (``event:`` names): ``run`` (data: the run as in ``GET /api/v1/runs``), ``deleted`` (data:
+the run's identity), ``reset`` (drop what you hold: a fresh snapshot follows), ``ready`` (the
+snapshot or catch-up is complete). Every event and every keep-alive carries an ``id:``, the
+stream's watermark; a reconnect with ``Last-Event-ID`` resumes from it (see docs/watch.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, Depends, Header, Query
+from fastapi.responses import StreamingResponse
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from runtrack.api.metrics import Metrics
+from runtrack.api.rest.common import services
+from runtrack.api.rest.schemas import run_out
+from runtrack.domain.filters import Node
+from runtrack.domain.models import Run, RunId
+from runtrack.service.container import Services
+from runtrack.service.notifier import Change
+from runtrack.service.watch import WatchHub
+from runtrack.service.watch_streams import RunsEvent
+
+router = APIRouter(prefix="/api/v1", tags=["watch"])
+
+
+def watch_filter() -> Node | None:
+    """The filter of the watch (the query parameters of ``GET /api/v1/runs``)."""
+    return None
+
+
+def _matches(node: Node | None) -> Any:
+    def match(_run: Run) -> bool:
+        return True
+
+    return match
+
+
+def parse_event_id(value: str | None) -> float | None:
+    """A watermark from an event id (microseconds since the epoch); None when absent or not ours."""
+    if not value:
+        return None
+    text = value.strip()
+    if not text.isdigit():
+        return None
+    return int(text) / 1_000_000
+
+
+def event_id(watermark: float) -> str:
+    return str(int(watermark * 1_000_000))
+
+
+def _run_id_json(rid: RunId) -> dict[str, str]:
+    return {"org": rid.org, "project": rid.project, "domain": rid.domain, "name": rid.name}
+
+
+def format_event(ev: RunsEvent) -> str:
+    eid = event_id(ev.watermark)
+    if ev.kind == "keepalive":
+        return f": keep-alive\nid: {eid}\n\n"
+    if ev.kind == "run" and ev.run is not None:
+        data: Any = run_out(ev.run).model_dump(mode="json")
+    elif ev.kind == "deleted" and ev.run_id is not None:
+        data = _run_id_json(ev.run_id)
+    else:
+        data = {}
+    return f"id: {eid}\nevent: {ev.kind}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+@router.get(
+    "/watch",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "A stream of server-sent events."}},
+)
+async def watch_runs(
+    filter: Node | None = Depends(watch_filter),
+    snapshot: int = Query(50, ge=0, le=200, description="How many matching runs to send first (0: none)."),
+    keepalive: float = Query(15.0, gt=0, le=300, description="Seconds between keep-alives on an idle stream."),
+    last_event_id: str | None = Header(None, alias="Last-Event-ID"),
+    resume: str | None = Query(None, description="Like the Last-Event-ID header (for clients that cannot set it)."),
+    svc: Services = Depends(services),
+) -> StreamingResponse:
+    """Server-sent events for runs matching the filters of `GET /api/v1/runs`."""
+    since = parse_event_id(last_event_id or resume)
+    stream = svc.watch.runs(
+        filter, _matches(filter), snapshot_limit=snapshot, since=since, keepalive_s=keepalive
+    )
+
+    async def body() -> AsyncIterator[str]:
+        try:
+            async for ev in stream:
+                yield format_event(ev)
+        finally:
+            await stream.aclose()
+
+    return StreamingResponse(
+        body(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+def scope_of(org: str | None, project: str | None, domain: str | None) -> Any:
+    """A cheap pre-filter on a change's identity (before any row is read)."""
+    if not (org or project or domain):
+        return None
+
+    def accepts(c: Change) -> bool:
+        rid = c.run_id
+        return (
+            (not org or rid.org == org)
+            and (not project or rid.project == project)
+            and (not domain or rid.domain == domain)
+        )
+
+    return accepts
+
+
+class WatchCollector(Collector):
+    """Watch gauges: open subscriptions, dispatched/coalesced changes, overflows, resyncs."""
+
+    def __init__(self, hub: WatchHub) -> None:
+        self.hub = hub
+
+    def collect(self) -> Any:
+        g = GaugeMetricFamily("runtrack_watch_subscriptions", "Open watch subscriptions in this process")
+        g.add_metric([], self.hub.subscription_count)
+        yield g
+        t = GaugeMetricFamily("runtrack_asyncio_tasks", "asyncio tasks alive in this process")
+        try:
+            t.add_metric([], len(asyncio.all_tasks()))
+        except RuntimeError:  # collected outside the event loop
+            t.add_metric([], -1)
+        yield t
+        for name, value in self.hub.stats.items():
+            c = GaugeMetricFamily(f"runtrack_watch_{name}", f"Watch changes {name} since start")
+            c.add_metric([], value)
+            yield c
+
+
+def install_metrics(metrics: Metrics, hub: WatchHub) -> None:
+    metrics.registry.register(WatchCollector(hub))
