@@ -8,6 +8,7 @@ from runtrack.config import Settings
 from runtrack.service.fanout_local import LocalNotifier
 from runtrack.service.fanout_pg import PgNotifier
 from runtrack.service.notifier import Notifier
+from runtrack.service.queries import QueriesService
 from runtrack.service.runs import RunsService
 from runtrack.service.watch import WatchHub
 from runtrack.service.watch_streams import WatchService
@@ -22,6 +23,7 @@ class Services:
     repo: Repository
     runs: RunsService
     notifier: Notifier
+    queries: QueriesService
     fanout: LocalNotifier | PgNotifier
     watch: WatchService
 
@@ -29,13 +31,20 @@ class Services:
     def build(cls, settings: Settings) -> Services:
         db = create_database(settings)
         repo = Repository()
+        queries = QueriesService(db)
         hub = WatchHub()
         fanout: LocalNotifier | PgNotifier = LocalNotifier(hub)
         if db.is_postgres:
             fanout = PgNotifier(hub, settings.database_url)
-        watch = WatchService(db, repo, hub)
         return cls(
-            settings=settings, db=db, repo=repo, runs=RunsService(db, repo), notifier=fanout, fanout=fanout, watch=watch
+            settings=settings,
+            db=db,
+            repo=repo,
+            runs=RunsService(db, repo),
+            notifier=fanout,
+            queries=queries,
+            fanout=fanout,
+            watch=WatchService(db, repo, hub, list_runs=queries.list_runs),
         )
 
     async def close(self) -> None:

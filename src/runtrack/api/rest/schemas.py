@@ -179,3 +179,17 @@ def action_out(a: Action, *, details: bool = False) -> ActionOut:
         task=TaskOut(name=a.task.name, version=a.task.version) if a.task else None,
         attempt_list=[attempt_out(x) for x in a.attempt_list] if details else None,
     )
+
+
+class RunListOut(BaseModel):
+    runs: list[RunOut]
+    next_cursor: str | None = Field(None, description="Pass as `cursor` for the next page; null on the last page.")
+
+
+class CountOut(BaseModel):
+    count: int
+
+
+class ActionListOut(BaseModel):
+    actions: list[ActionOut]
+    next_cursor: str | None = None
