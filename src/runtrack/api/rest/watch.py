@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from fastapi import APIRouter, Depends, Header, Query
@@ -20,8 +20,10 @@ from prometheus_client.registry import Collector
 
 from runtrack.api.metrics import Metrics
 from runtrack.api.rest.common import services
+from runtrack.api.rest.filters import RunFilter, run_filter
 from runtrack.api.rest.schemas import run_out
-from runtrack.domain.filters import Node
+from runtrack.domain.filter_eval import matches
+from runtrack.domain.filters import And, Node, Op, Pred
 from runtrack.domain.models import Run, RunId
 from runtrack.service.container import Services
 from runtrack.service.notifier import Change
@@ -31,14 +33,9 @@ from runtrack.service.watch_streams import RunsEvent
 router = APIRouter(prefix="/api/v1", tags=["watch"])
 
 
-def watch_filter() -> Node | None:
-    """The filter of the watch (the query parameters of ``GET /api/v1/runs``)."""
-    return None
-
-
-def _matches(node: Node | None) -> Any:
-    def match(_run: Run) -> bool:
-        return True
+def _matches(node: Node | None) -> Callable[[Run], bool]:
+    def match(run: Run) -> bool:
+        return matches(node, run)
 
     return match
 
@@ -80,7 +77,7 @@ def format_event(ev: RunsEvent) -> str:
     responses={200: {"content": {"text/event-stream": {}}, "description": "A stream of server-sent events."}},
 )
 async def watch_runs(
-    filter: Node | None = Depends(watch_filter),
+    flt: RunFilter = Depends(run_filter),
     snapshot: int = Query(50, ge=0, le=200, description="How many matching runs to send first (0: none)."),
     keepalive: float = Query(15.0, gt=0, le=300, description="Seconds between keep-alives on an idle stream."),
     last_event_id: str | None = Header(None, alias="Last-Event-ID"),
@@ -90,7 +87,12 @@ async def watch_runs(
     """Server-sent events for runs matching the filters of `GET /api/v1/runs`."""
     since = parse_event_id(last_event_id or resume)
     stream = svc.watch.runs(
-        filter, _matches(filter), snapshot_limit=snapshot, since=since, keepalive_s=keepalive
+        flt.node,
+        _matches(flt.node),
+        scope=scope_of(flt.node),
+        snapshot_limit=snapshot,
+        since=since,
+        keepalive_s=keepalive,
     )
 
     async def body() -> AsyncIterator[str]:
@@ -107,10 +109,16 @@ async def watch_runs(
     )
 
 
-def scope_of(org: str | None, project: str | None, domain: str | None) -> Any:
-    """A cheap pre-filter on a change's identity (before any row is read)."""
-    if not (org or project or domain):
+def scope_of(node: Node | None) -> Callable[[Change], bool] | None:
+    """A cheap pre-filter on a change's identity from the filter's top-level org/project/domain terms."""
+    wanted: dict[str, str] = {}
+    items = node.items if isinstance(node, And) else (node,) if node is not None else ()
+    for item in items:
+        if isinstance(item, Pred) and item.op is Op.EQ and item.field in ("org", "project", "domain"):
+            wanted[item.field] = str(item.value)
+    if not wanted:
         return None
+    org, project, domain = wanted.get("org"), wanted.get("project"), wanted.get("domain")
 
     def accepts(c: Change) -> bool:
         rid = c.run_id
