@@ -149,3 +149,16 @@ def start_background(svc: Services, supervisor: Supervisor) -> None:
 
 def mount_connect(app: FastAPI) -> None:
     """Mount the flyteidl2 Connect services at their standard paths."""
+    from flyteidl2.task.task_service_connect import TaskServiceASGIApplication
+    from flyteidl2.workflow.run_service_connect import RunServiceASGIApplication
+
+    from runtrack.api.connect.mount import mount_service
+    from runtrack.api.connect.run_service import RunServiceImpl
+    from runtrack.api.connect.task_service import TaskServiceImpl
+
+    def current() -> Services:
+        svc: Services = app.state.services
+        return svc
+
+    mount_service(app, RunServiceASGIApplication, RunServiceImpl(current))
+    mount_service(app, TaskServiceASGIApplication, TaskServiceImpl(current))

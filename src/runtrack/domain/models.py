@@ -28,6 +28,7 @@ class TaskRef:
     version: str = ""
     project: str | None = None
     domain: str | None = None
+    type: str = ""  # the task type (e.g. "python"), as the task spec's template names it
 
 
 @dataclass(frozen=True, slots=True)

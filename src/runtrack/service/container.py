@@ -10,6 +10,7 @@ from runtrack.service.fanout_pg import PgNotifier
 from runtrack.service.notifier import Notifier
 from runtrack.service.queries import QueriesService
 from runtrack.service.runs import RunsService
+from runtrack.service.tasks import TasksService
 from runtrack.service.watch import WatchHub
 from runtrack.service.watch_streams import WatchService
 from runtrack.storage.db import Database, create_database
@@ -24,6 +25,7 @@ class Services:
     runs: RunsService
     notifier: Notifier
     queries: QueriesService
+    tasks: TasksService
     fanout: LocalNotifier | PgNotifier
     watch: WatchService
 
@@ -43,6 +45,7 @@ class Services:
             runs=RunsService(db, repo),
             notifier=fanout,
             queries=queries,
+            tasks=TasksService(db),
             fanout=fanout,
             watch=WatchService(db, repo, hub, list_runs=queries.list_runs),
         )

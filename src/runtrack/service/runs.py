@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from runtrack.clock import utcnow
-from runtrack.domain.models import Action, NewRun, Run, RunId
+from runtrack.domain.models import ROOT_ACTION, Action, NewRun, Run, RunId
+from runtrack.errors import AlreadyExists
+from runtrack.service.run_names import generate_run_name
 from runtrack.storage.db import Database
 from runtrack.storage.repository import Repository
 
@@ -17,9 +21,28 @@ class RunsService:
         async with self.db.write() as conn:
             return await self.repo.runs.insert_run(conn, new, utcnow())
 
+    async def create_run_generated_name(self, new: NewRun, *, attempts: int = 5) -> Run:
+        """Create ``new`` under a freshly generated name (its ``id.name`` is ignored); retried on a
+        name collision."""
+        for attempt in range(attempts):
+            candidate = replace(new, id=replace(new.id, name=generate_run_name()))
+            try:
+                return await self.create_run(candidate)
+            except AlreadyExists:
+                if attempt == attempts - 1:
+                    raise
+        raise AssertionError("unreachable")
+
     async def get_run(self, run_id: RunId) -> Run:
         async with self.db.read() as conn:
             return await self.repo.runs.get_run(conn, run_id)
+
+    async def get_run_with_root(self, run_id: RunId) -> tuple[Run, Action]:
+        """A run and its root action (with attempts), read in one transaction."""
+        async with self.db.read() as conn:
+            run = await self.repo.runs.get_run(conn, run_id)
+            root = await self.repo.runs.get_action(conn, run_id, ROOT_ACTION)
+            return run, root
 
     async def get_action(self, run_id: RunId, name: str) -> Action:
         async with self.db.read() as conn:

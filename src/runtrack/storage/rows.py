@@ -35,7 +35,11 @@ def run_from_row(r: Any) -> Run:
     task = None
     if r.task_name:
         task = TaskRef(
-            name=r.task_name, version=r.task_version or "", project=r.task_project, domain=r.task_domain
+            name=r.task_name,
+            version=r.task_version or "",
+            project=r.task_project,
+            domain=r.task_domain,
+            type=r.task_type or "",
         )
     return Run(
         id=RunId(r.org, r.project, r.domain, r.name),
@@ -61,7 +65,9 @@ def run_from_row(r: Any) -> Run:
 
 
 def action_from_row(run: RunId, r: Any, attempts: tuple[Attempt, ...] = ()) -> Action:
-    task = TaskRef(name=r.task_name, version=r.task_version or "") if r.task_name else None
+    task = (
+        TaskRef(name=r.task_name, version=r.task_version or "", type=r.task_type or "") if r.task_name else None
+    )
     return Action(
         run=run,
         name=r.name,

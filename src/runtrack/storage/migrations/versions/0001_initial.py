@@ -77,6 +77,7 @@ def upgrade() -> None:
         sa.Column("task_domain", sa.String(length=63), nullable=True),
         sa.Column("task_name", sa.String(length=255), nullable=True),
         sa.Column("task_version", sa.String(length=255), nullable=True),
+        sa.Column("task_type", sa.String(length=64), nullable=True),
         sa.Column("trigger_name", sa.String(length=255), nullable=True),
         sa.Column("source", sa.String(length=32), server_default="", nullable=False),
         sa.Column(
@@ -170,6 +171,7 @@ def upgrade() -> None:
         sa.Column("action_type", sa.String(length=16), server_default="task", nullable=False),
         sa.Column("task_name", sa.String(length=255), nullable=True),
         sa.Column("task_version", sa.String(length=255), nullable=True),
+        sa.Column("task_type", sa.String(length=64), nullable=True),
         sa.Column(
             "spec",
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
