@@ -100,7 +100,9 @@ async def test_disconnect_ends_idle_streams_and_releases_everything(services: Se
         return n
 
     tasks = [asyncio.create_task(consume(s)) for s in stops]
-    while hub.subscription_count < len(stops):
+    for _ in range(1000):
+        if hub.subscription_count == len(stops):
+            break
         await asyncio.sleep(0.01)
     for s in stops:
         s.fire()

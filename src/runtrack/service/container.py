@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from runtrack.config import Settings
+from runtrack.service.executor import ExecutorService
 from runtrack.service.fanout_local import LocalNotifier
 from runtrack.service.fanout_pg import PgNotifier
 from runtrack.service.notifier import Notifier
@@ -28,6 +29,11 @@ class Services:
     tasks: TasksService
     fanout: LocalNotifier | PgNotifier
     watch: WatchService
+    executor: ExecutorService = field(init=False)
+
+    def __post_init__(self) -> None:
+        # The notifier is looked up at publish time, so a fan-out wired in later is used.
+        self.executor = ExecutorService(self.db, self.repo, self.settings, lambda: self.notifier)
 
     @classmethod
     def build(cls, settings: Settings) -> Services:

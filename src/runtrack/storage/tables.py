@@ -216,4 +216,5 @@ concurrency_slots = sa.Table(
         "action_id", BigId, sa.ForeignKey("actions.id", ondelete="CASCADE"), nullable=False, unique=True
     ),
     sa.Column("acquired_at", UTCDateTime, nullable=False),
+    sa.Column("granted", sa.Boolean, nullable=False, server_default=sa.true()),
 )

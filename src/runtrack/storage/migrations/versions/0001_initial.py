@@ -265,6 +265,7 @@ def upgrade() -> None:
         sa.Column("limit_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("action_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("acquired_at", runtrack.storage.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("granted", sa.Boolean(), server_default=sa.true(), nullable=False),
         sa.ForeignKeyConstraint(
             ["action_id"],
             ["actions.id"],

@@ -1,0 +1,432 @@
+"""The executor write path in SQL: lock an action, then write what the rules decided.
+
+Locking strategy (decide and write are one atomic step):
+
+* Every write transaction first locks the **run row** and the action row(s) it touches, then reads
+  the stored state, asks :func:`runtrack.domain.transitions.decide` (done by the service layer),
+  and writes in the same transaction.
+* PostgreSQL: ``SELECT ... FROM runs JOIN actions ... FOR UPDATE OF runs, actions``. The run row
+  is locked first in every path (event, status, abort, heartbeat sweep, slot admission), so all
+  writes to one run are serialised and there is one lock order: run → action(s) in id order →
+  concurrency limit row. A batch that touches several runs locks them in sorted run identity order
+  before applying anything. A deadlock or serialisation failure that still happens is retried by
+  the service as a whole transaction.
+* SQLite: write transactions start with ``BEGIN IMMEDIATE`` (see ``storage/db.py``), which takes
+  the database write lock before the first read, so writers are serialised outright; ``FOR
+  UPDATE`` is not emitted.
+
+Writers that lose a race therefore read the winner's state and get ``ignore`` (duplicate) or
+``reject`` (conflict) from the rules — exactly one transition is recorded.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from runtrack.domain.models import ROOT_ACTION, AbortInfo, ClusterEvent, RunId
+from runtrack.domain.phases import TERMINAL, Phase
+from runtrack.domain.reports import ActionReport, NewAction, event_fingerprint
+from runtrack.domain.transitions import Decision, StoredState
+from runtrack.errors import NotFound
+from runtrack.storage.repository import run_key
+from runtrack.storage.tables import actions, attempts, cluster_events, phase_transitions, runs
+
+_NON_TERMINAL = [int(p) for p in Phase if p not in TERMINAL and p is not Phase.UNSPECIFIED]
+
+
+@dataclass(frozen=True, slots=True)
+class Locked:
+    """One locked action with its newest attempt, as read inside the write transaction."""
+
+    run_pk: int
+    run_id: RunId
+    run_started_at: datetime | None
+    action_pk: int
+    name: str
+    parent: str | None
+    phase: Phase
+    attempts: int
+    version: int | None
+    concurrency_key: str | None
+    started_at: datetime | None
+    attempt_pk: int | None = None
+    attempt_phase: Phase | None = None
+    attempt_version: int | None = None
+    attempt_start: datetime | None = None
+    last_heartbeat_at: datetime | None = None
+    log_info: Any = None
+    cluster: str | None = None
+
+    @property
+    def state(self) -> StoredState:
+        return StoredState(
+            action_phase=self.phase,
+            attempt=self.attempts if self.attempt_pk is not None else 0,
+            attempt_phase=self.attempt_phase,
+            version=self.attempt_version,
+        )
+
+    @property
+    def current_phase(self) -> Phase:
+        return self.attempt_phase if self.attempt_phase is not None else self.phase
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    locked: Locked  # the state after the write
+    changed: bool  # something was written
+    phase_changed: bool
+    run_version: int | None = None
+
+
+def _locked_from(r: Any) -> Locked:
+    return Locked(
+        run_pk=r.run_pk,
+        run_id=RunId(r.org, r.project, r.domain, r.run_name),
+        run_started_at=r.run_started_at,
+        action_pk=r.action_pk,
+        name=r.name,
+        parent=r.parent,
+        phase=Phase(r.phase),
+        attempts=r.attempts,
+        version=r.version,
+        concurrency_key=r.concurrency_key,
+        started_at=r.started_at,
+        attempt_pk=r.attempt_pk,
+        attempt_phase=Phase(r.attempt_phase) if r.attempt_phase is not None else None,
+        attempt_version=r.attempt_version,
+        attempt_start=r.attempt_start,
+        last_heartbeat_at=r.last_heartbeat_at,
+        log_info=r.log_info,
+        cluster=r.cluster,
+    )
+
+
+class WriteStore:
+    """Locking reads and the writes of the executor path."""
+
+    def _select(self, conn: AsyncConnection) -> sa.Select[Any]:
+        stmt = sa.select(
+            runs.c.id.label("run_pk"),
+            runs.c.org,
+            runs.c.project,
+            runs.c.domain,
+            runs.c.name.label("run_name"),
+            runs.c.started_at.label("run_started_at"),
+            actions.c.id.label("action_pk"),
+            actions.c.name,
+            actions.c.parent,
+            actions.c.phase,
+            actions.c.attempts,
+            actions.c.version,
+            actions.c.concurrency_key,
+            actions.c.started_at,
+            attempts.c.id.label("attempt_pk"),
+            attempts.c.phase.label("attempt_phase"),
+            attempts.c.version.label("attempt_version"),
+            attempts.c.start_time.label("attempt_start"),
+            attempts.c.last_heartbeat_at,
+            attempts.c.log_info,
+            attempts.c.cluster,
+        ).select_from(
+            runs.join(actions, actions.c.run_id == runs.c.id).outerjoin(
+                attempts, sa.and_(attempts.c.action_id == actions.c.id, attempts.c.attempt == actions.c.attempts)
+            )
+        )
+        if conn.dialect.name == "postgresql":
+            stmt = stmt.with_for_update(of=[runs, actions])
+        return stmt
+
+    async def lock_action(self, conn: AsyncConnection, run_id: RunId, name: str) -> Locked:
+        row = (
+            await conn.execute(self._select(conn).where(run_key(run_id), actions.c.name == name))
+        ).one_or_none()
+        if row is None:
+            await self._require_run(conn, run_id)
+            raise NotFound(f"action {name!r} of run {run_id} not found")
+        return _locked_from(row)
+
+    async def lock_action_pk(self, conn: AsyncConnection, action_pk: int) -> Locked | None:
+        row = (await conn.execute(self._select(conn).where(actions.c.id == action_pk))).one_or_none()
+        return None if row is None else _locked_from(row)
+
+    async def lock_run_actions(self, conn: AsyncConnection, run_id: RunId) -> list[Locked]:
+        """Every action of the run (locked, in id order), the root action first."""
+        result = await conn.execute(self._select(conn).where(run_key(run_id)).order_by(actions.c.id))
+        locked = [_locked_from(r) for r in result]
+        if not locked:
+            await self._require_run(conn, run_id)
+        return locked
+
+    async def _require_run(self, conn: AsyncConnection, run_id: RunId) -> None:
+        if (await conn.execute(sa.select(runs.c.id).where(run_key(run_id)))).first() is None:
+            raise NotFound(f"run {run_id} not found")
+
+    # -- writes ------------------------------------------------------------------------------
+
+    async def apply(
+        self,
+        conn: AsyncConnection,
+        lk: Locked,
+        rep: ActionReport,
+        decision: Decision,
+        phase: Phase,
+        now: datetime,
+        *,
+        abort: AbortInfo | None = None,
+    ) -> Applied:
+        """Write an applied decision; ``phase`` is what to store (RUNNING may be held as WAITING)."""
+        ts = rep.reported_at or now
+        terminal = phase in TERMINAL
+        end = (rep.end_time or ts) if terminal else None
+        new_attempt = decision.new_attempt
+        phase_changed = new_attempt or phase is not lk.current_phase
+        attempt_pk = lk.attempt_pk
+        attempt_start = lk.attempt_start
+        changed = phase_changed
+
+        if new_attempt:
+            attempt_start = rep.start_time or ts
+            attempt_pk = (
+                await conn.execute(
+                    attempts.insert()
+                    .values(
+                        action_id=lk.action_pk,
+                        attempt=rep.attempt,
+                        phase=int(phase),
+                        version=rep.version,
+                        start_time=attempt_start,
+                        end_time=end,
+                        error_kind=rep.error.kind if rep.error else None,
+                        error_message=rep.error.message if rep.error else None,
+                        outputs=rep.outputs,
+                        log_info=rep.log_info,
+                        cluster=rep.cluster,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                    .returning(attempts.c.id)
+                )
+            ).scalar_one()
+            await conn.execute(
+                phase_transitions.insert().values(attempt_id=attempt_pk, phase=int(phase), start_time=ts)
+            )
+        elif attempt_pk is not None:
+            values: dict[str, Any] = {}
+            if phase_changed:
+                values["phase"] = int(phase)
+                if terminal:
+                    values["end_time"] = end
+                    if rep.error is not None:
+                        values["error_kind"], values["error_message"] = rep.error.kind, rep.error.message
+                    if rep.outputs is not None:
+                        values["outputs"] = rep.outputs
+            if rep.version is not None and rep.version != lk.attempt_version:
+                values["version"] = rep.version
+            if rep.log_info is not None and rep.log_info != lk.log_info:
+                values["log_info"] = rep.log_info
+            if rep.cluster and rep.cluster != lk.cluster:
+                values["cluster"] = rep.cluster
+            if values:
+                changed = True
+                values["updated_at"] = now
+                await conn.execute(attempts.update().where(attempts.c.id == attempt_pk).values(values))
+            if phase_changed:
+                await conn.execute(
+                    phase_transitions.update()
+                    .where(phase_transitions.c.attempt_id == attempt_pk, phase_transitions.c.end_time.is_(None))
+                    .values(end_time=ts)
+                )
+                await conn.execute(
+                    phase_transitions.insert().values(attempt_id=attempt_pk, phase=int(phase), start_time=ts)
+                )
+        if attempt_pk is not None and rep.cluster_events:
+            changed = await self._add_cluster_events(conn, attempt_pk, rep.cluster_events) or changed
+        if not changed:
+            return Applied(lk, False, False)
+
+        attempt_no = rep.attempt if new_attempt else lk.attempts
+        version = rep.version if rep.version is not None else (None if new_attempt else lk.attempt_version)
+        act: dict[str, Any] = {"updated_at": now, "version": version}
+        started = lk.started_at
+        if phase_changed:
+            act.update(phase=int(phase), attempts=attempt_no)
+            if started is None and attempt_start is not None:
+                started = attempt_start
+                act["started_at"] = started
+            if terminal:
+                act["ended_at"] = end
+                if rep.error is not None:
+                    act["error_kind"], act["error_message"] = rep.error.kind, rep.error.message
+                if rep.outputs is not None:
+                    act["outputs"] = rep.outputs
+                if abort is not None:
+                    act["abort_reason"], act["aborted_by"] = abort.reason, abort.aborted_by
+            elif new_attempt:
+                act.update(ended_at=None, error_kind=None, error_message=None)
+        await conn.execute(actions.update().where(actions.c.id == lk.action_pk).values(act))
+
+        run_values: dict[str, Any] = {"updated_at": now, "version": runs.c.version + 1}
+        run_started = lk.run_started_at
+        if lk.name == ROOT_ACTION and phase_changed:
+            run_values.update(phase=int(phase), attempts=attempt_no)
+            if run_started is None and started is not None:
+                run_started = started
+                run_values["started_at"] = started
+            if terminal and end is not None:
+                run_values["ended_at"] = end
+                if run_started is not None:
+                    run_values["duration_ms"] = max(0, int((end - run_started).total_seconds() * 1000))
+                if rep.error is not None:
+                    run_values["error_kind"], run_values["error_message"] = rep.error.kind, rep.error.message
+                if abort is not None:
+                    run_values["abort_reason"], run_values["aborted_by"] = abort.reason, abort.aborted_by
+            elif new_attempt:
+                run_values.update(ended_at=None, duration_ms=None, error_kind=None, error_message=None)
+        run_version = (
+            await conn.execute(
+                runs.update().where(runs.c.id == lk.run_pk).values(run_values).returning(runs.c.version)
+            )
+        ).scalar_one()
+
+        after = dataclasses.replace(
+            lk,
+            run_started_at=run_started,
+            phase=phase if phase_changed else lk.phase,
+            attempts=attempt_no,
+            version=version,
+            started_at=started,
+            attempt_pk=attempt_pk,
+            attempt_phase=phase if attempt_pk is not None else None,
+            attempt_version=version,
+            attempt_start=attempt_start,
+            log_info=rep.log_info if rep.log_info is not None else (None if new_attempt else lk.log_info),
+            cluster=rep.cluster or (None if new_attempt else lk.cluster),
+            last_heartbeat_at=None if new_attempt else lk.last_heartbeat_at,
+        )
+        return Applied(after, True, phase_changed, int(run_version))
+
+    async def _add_cluster_events(
+        self, conn: AsyncConnection, attempt_pk: int, events: tuple[ClusterEvent, ...]
+    ) -> bool:
+        """Append cluster events not stored yet (by fingerprint); True when any was new."""
+        by_fp = {event_fingerprint(e): e for e in events}
+        existing: set[str] = set(
+            (
+                await conn.execute(
+                    sa.select(cluster_events.c.fingerprint).where(
+                        cluster_events.c.attempt_id == attempt_pk, cluster_events.c.fingerprint.in_(list(by_fp))
+                    )
+                )
+            ).scalars()
+        )
+        new = [
+            {
+                "attempt_id": attempt_pk,
+                "occurred_at": e.occurred_at,
+                "message": e.message,
+                "type": e.type,
+                "reason": e.reason,
+                "source": e.source,
+                "count": e.count,
+                "fingerprint": fp,
+            }
+            for fp, e in by_fp.items()
+            if fp not in existing
+        ]
+        if new:
+            await conn.execute(cluster_events.insert(), new)
+        return bool(new)
+
+    async def insert_action(self, conn: AsyncConnection, run_pk: int, new: NewAction, now: datetime) -> bool:
+        """Register a child action; False when it exists already (idempotent)."""
+        exists = (
+            await conn.execute(sa.select(actions.c.id).where(actions.c.run_id == run_pk, actions.c.name == new.name))
+        ).first()
+        if exists is not None:
+            return False
+        if new.parent:
+            parent = (
+                await conn.execute(
+                    sa.select(actions.c.id).where(actions.c.run_id == run_pk, actions.c.name == new.parent)
+                )
+            ).first()
+            if parent is None:
+                raise NotFound(f"parent action {new.parent!r} of run {new.run} not found")
+        await conn.execute(
+            actions.insert().values(
+                run_id=run_pk,
+                name=new.name,
+                parent=new.parent,
+                group_name=new.group,
+                action_type=new.action_type,
+                task_name=new.task_name,
+                task_version=new.task_version,
+                spec=new.spec,
+                inputs=new.inputs,
+                phase=int(Phase.QUEUED),
+                attempts=0,
+                concurrency_key=new.concurrency_key,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        return True
+
+    async def lock_run(self, conn: AsyncConnection, run_id: RunId) -> int:
+        stmt = sa.select(runs.c.id).where(run_key(run_id))
+        if conn.dialect.name == "postgresql":
+            stmt = stmt.with_for_update()
+        pk = (await conn.execute(stmt)).scalar_one_or_none()
+        if pk is None:
+            raise NotFound(f"run {run_id} not found")
+        return int(pk)
+
+    async def bump_run(self, conn: AsyncConnection, run_pk: int, now: datetime) -> int:
+        version = (
+            await conn.execute(
+                runs.update()
+                .where(runs.c.id == run_pk)
+                .values(updated_at=now, version=runs.c.version + 1)
+                .returning(runs.c.version)
+            )
+        ).scalar_one()
+        return int(version)
+
+    async def set_concurrency_key(self, conn: AsyncConnection, action_pk: int, key: str | None) -> None:
+        await conn.execute(actions.update().where(actions.c.id == action_pk).values(concurrency_key=key))
+
+    # -- heartbeats --------------------------------------------------------------------------
+
+    async def heartbeat(self, conn: AsyncConnection, run_id: RunId, action: str, attempt: int, now: datetime) -> None:
+        """Record a heartbeat of a live attempt; a finished attempt's heartbeat changes nothing."""
+        row = (
+            await conn.execute(
+                sa.select(attempts.c.id, attempts.c.phase)
+                .select_from(runs.join(actions, actions.c.run_id == runs.c.id).join(
+                    attempts, attempts.c.action_id == actions.c.id))
+                .where(run_key(run_id), actions.c.name == action, attempts.c.attempt == attempt)
+            )
+        ).one_or_none()
+        if row is None:
+            await self.lock_action(conn, run_id, action)  # names the missing run or action
+            raise NotFound(f"attempt {attempt} of action {action!r} of run {run_id} not found")
+        if Phase(row.phase) in TERMINAL:
+            return
+        await conn.execute(attempts.update().where(attempts.c.id == row.id).values(last_heartbeat_at=now))
+
+    async def stale_attempts(self, conn: AsyncConnection, cutoff: datetime, limit: int) -> list[tuple[int, int]]:
+        """(action pk, attempt) of live attempts whose last heartbeat is older than ``cutoff``."""
+        result = await conn.execute(
+            sa.select(attempts.c.action_id, attempts.c.attempt)
+            .where(attempts.c.last_heartbeat_at < cutoff, attempts.c.phase.in_(_NON_TERMINAL))
+            .order_by(attempts.c.last_heartbeat_at)
+            .limit(limit)
+        )
+        return [(int(r.action_id), int(r.attempt)) for r in result]
