@@ -18,19 +18,20 @@ from runtrack.api.connect import convert_run_requests as req_in
 from runtrack.api.connect import convert_runs as out
 from runtrack.api.connect.errors import caller_of
 from runtrack.api.connect.filters import list_request_to_query
+from runtrack.api.connect.run_watch import RunWatchMixin
 from runtrack.api.connect.validation import validate
 from runtrack.domain.filters import ACTION_FIELDS
 from runtrack.domain.models import ROOT_ACTION, RunId, TaskRef
-from runtrack.domain.query import ACTION_SORT_FIELDS, Sort
+from runtrack.domain.query import ACTION_SORT_ALIASES, Sort
 from runtrack.service.container import Services
 from runtrack.service.queries import ACTIONS_DEFAULT_SORT
 from runtrack.storage.tasks import TaskKey
 
 Ctx = RequestContext[Any, Any]
-ACTION_SORTS = {name: name for name in ACTION_SORT_FIELDS}
+ACTION_SORTS = ACTION_SORT_ALIASES
 
 
-class RunServiceImpl(RunService):  # type: ignore[misc]
+class RunServiceImpl(RunWatchMixin, RunService):  # type: ignore[misc]
     """The unary RunService methods. ``services`` returns the running app's service container."""
 
     def __init__(self, services: Callable[[], Services]) -> None:
