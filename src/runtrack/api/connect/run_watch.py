@@ -106,7 +106,7 @@ def action_matches(node: Node | None, a: Action) -> bool:
     if node.op is Op.IN:
         return v in node.value
     if node.op is Op.EXISTS:
-        return v != ""
+        return bool(v != "")
     if node.op in (Op.CONTAINS, Op.ICONTAINS):
         return str(node.value).lower() in str(v).lower() if node.op is Op.ICONTAINS else str(node.value) in str(v)
     if node.op is Op.ENDS_WITH:
