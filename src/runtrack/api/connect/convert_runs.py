@@ -287,6 +287,8 @@ def action_details_pb(action: Action, *, run: Run | None = None) -> rd.ActionDet
         attempts=[attempt_pb(a) for a in action.attempt_list],
     )
     error = (run.error if is_root and run is not None else None) or action.error
+    if error is None and action.attempt_list and action.attempt_list[-1].phase.terminal:
+        error = action.attempt_list[-1].error  # the newest attempt's error is the action's
     abort = (run.abort if is_root and run is not None else None) or action.abort
     if error is not None:
         details.error_info.CopyFrom(error_pb(error))
