@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.api.watch_client import DOMAIN, ORG, PROJECT, create_run, metric, report
+from tests.api.watch_client import DOMAIN, ORG, PROJECT, create_run, report, wait_metric
 from tests.support import REPO, ServerProcess
 
 DRIVER = Path(__file__).with_name("watch_sdk_driver.py")
@@ -25,9 +25,9 @@ class Driver:
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd="/tmp",
         )
 
-    async def line(self, timeout: float = 30) -> str:
+    async def line(self, within: float = 30) -> str:
         assert self.proc.stdout is not None
-        out = await asyncio.wait_for(asyncio.to_thread(self.proc.stdout.readline), timeout)
+        out = await asyncio.wait_for(asyncio.to_thread(self.proc.stdout.readline), within)
         if not out:
             raise EOFError(self.proc.stderr.read() if self.proc.stderr else "")
         return out.strip()
@@ -38,12 +38,6 @@ class Driver:
         self.proc.wait()
 
 
-async def _subscribed(client: httpx.AsyncClient, n: int) -> None:
-    async with asyncio.timeout(30):
-        while await metric(client, "runtrack_watch_subscriptions") < n:
-            await asyncio.sleep(0.05)
-
-
 async def test_run_wait_returns_within_a_second_of_success(server: ServerProcess) -> None:
     async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
         await create_run(client, "waited")
@@ -51,7 +45,8 @@ async def test_run_wait_returns_within_a_second_of_success(server: ServerProcess
         driver = Driver(server.url, "wait", "waited")
         try:
             assert await driver.line() == "READY"
-            await _subscribed(client, 1)  # wait() holds a WatchActionDetails stream now
+            # wait() holds a WatchActionDetails stream now
+            assert await wait_metric(client, "runtrack_watch_subscriptions", lambda v: v >= 1) >= 1
             await asyncio.sleep(0.3)
             t0 = time.time()
             await report(client, [("waited", "SUCCEEDED", None)])
@@ -65,9 +60,7 @@ async def test_run_wait_returns_within_a_second_of_success(server: ServerProcess
         finally:
             driver.close()
         # The stream ended at the terminal phase and released its subscription.
-        async with asyncio.timeout(10):
-            while await metric(client, "runtrack_watch_subscriptions") > 0:
-                await asyncio.sleep(0.05)
+        assert await wait_metric(client, "runtrack_watch_subscriptions", lambda v: v == 0) == 0
 
 
 async def test_run_watch_yields_the_phases_in_order(server: ServerProcess) -> None:

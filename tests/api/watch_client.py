@@ -7,7 +7,7 @@ import json
 import re
 import socket
 import struct
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,10 +60,10 @@ class SSE:
                 ev.data = value if not ev.data else ev.data + "\n" + value
         raise EOFError("stream ended")
 
-    async def until(self, kind: str, timeout: float = 10) -> list[Event]:
+    async def until(self, kind: str, within: float = 10) -> list[Event]:
         """Events up to and including the first of ``kind``."""
         out: list[Event] = []
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(within):
             while True:
                 ev = await self.next()
                 out.append(ev)
@@ -99,6 +99,17 @@ async def metric(client: httpx.AsyncClient, name: str) -> float:
     m = re.search(rf"^{name}(?:{{[^}}]*}})? ([0-9.e+-]+)$", text, re.M)
     assert m, f"metric {name} not found"
     return float(m.group(1))
+
+
+async def wait_metric(client: httpx.AsyncClient, name: str, ok: Callable[[float], bool], within: float = 30) -> float:
+    """Poll /metrics until ``ok(value)``; the last value either way."""
+    value = await metric(client, name)
+    for _ in range(int(within / 0.05)):
+        if ok(value):
+            break
+        await asyncio.sleep(0.05)
+        value = await metric(client, name)
+    return value
 
 
 def envelope(message: bytes) -> bytes:

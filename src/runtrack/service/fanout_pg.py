@@ -147,7 +147,9 @@ class PgNotifier:
         first = True
         while True:
             try:
-                conn = await asyncpg.connect(self.dsn, timeout=5)
+                conn = await asyncpg.connect(
+                    self.dsn, timeout=5, server_settings={"application_name": "runtrack-listener"}
+                )
             except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
                 log.warning("change listener cannot connect (%s); retrying in %.1fs", type(exc).__name__, backoff)
                 await asyncio.sleep(backoff)
