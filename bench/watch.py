@@ -32,7 +32,7 @@ ORG, PROJECT, DOMAIN = "bench", "watch", "dev"
 
 def pct(values: list[float], p: float) -> float:
     s = sorted(values)
-    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
+    return s[min(len(s) - 1, round(p / 100 * (len(s) - 1)))]
 
 
 class Watcher:
@@ -47,9 +47,8 @@ class Watcher:
 
     async def run(self) -> None:
         reader, writer = await asyncio.open_connection(self.host, self.port)
-        writer.write(
-            f"GET /api/v1/watch?{self.query} HTTP/1.1\r\nHost: {self.host}\r\nAccept: text/event-stream\r\n\r\n".encode()
-        )
+        head = f"GET /api/v1/watch?{self.query} HTTP/1.1\r\nHost: {self.host}\r\nAccept: text/event-stream\r\n\r\n"
+        writer.write(head.encode())
         await writer.drain()
         buf = b""
         try:
@@ -152,7 +151,8 @@ async def main() -> None:
         floor = [x * 1000 for x in await raw_notify_floor(args.database_url, max(20, args.writes))]
         print(f"| raw pg_notify → LISTEN | {len(floor)} | {statistics.median(floor):.2f} | {pct(floor, 95):.2f} | "
               f"{pct(floor, 99):.2f} | {max(floor):.2f} |")
-        print(f"\nratio of median delivery to the raw NOTIFY floor: {statistics.median(lat) / statistics.median(floor):.1f}x")
+        ratio = statistics.median(lat) / statistics.median(floor)
+        print(f"\nratio of median delivery to the raw NOTIFY floor: {ratio:.1f}x")
 
 
 if __name__ == "__main__":
