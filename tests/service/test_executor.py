@@ -63,7 +63,7 @@ async def test_late_running_after_failed_is_ignored(svc: Services) -> None:
     assert (r4.outcome, r4.reason) == (Outcome.IGNORE, "duplicate")
     assert await transitions(svc) == n
     assert len(svc.notifier.published) == published  # type: ignore[attr-defined]
-    with pytest.raises(Conflict, match="FAILED.*RUNNING"):
+    with pytest.raises(Conflict, match=r"FAILED.*RUNNING"):
         await ex.update_status(ev(Phase.RUNNING))
     assert (await svc.runs.get_run(RID)).version == run.version
     assert (await ex.update_status(ev(Phase.FAILED))).outcome is Outcome.IGNORE
@@ -72,7 +72,7 @@ async def test_late_running_after_failed_is_ignored(svc: Services) -> None:
 async def test_succeeded_then_failed_is_conflict(svc: Services) -> None:
     ex = svc.executor
     await ex.update_status(ev(Phase.SUCCEEDED))
-    with pytest.raises(Conflict, match="SUCCEEDED.*FAILED"):
+    with pytest.raises(Conflict, match=r"SUCCEEDED.*FAILED"):
         await ex.update_status(ev(Phase.FAILED))
     [r] = await ex.record_events([ev(Phase.FAILED)])
     assert r.outcome is Outcome.REJECT

@@ -15,8 +15,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from runtrack import __version__
 from runtrack.api import health
+from runtrack.api.connect.internal_service import mount_executor_services
 from runtrack.api.errors import classify
 from runtrack.api.metrics import Metrics
+from runtrack.api.rest import concurrency as rest_concurrency
+from runtrack.api.rest import executor as rest_executor
+from runtrack.api.rest import logs as rest_logs
 from runtrack.api.rest import runs as rest_runs
 from runtrack.api.rest import watch as rest_watch
 from runtrack.config import Settings
@@ -87,6 +91,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         svc = services or Services.build(settings)
         app.state.services = svc
+        svc.executor.observe = lambda path, outcome, reason: metrics.transitions.labels(path, outcome, reason).inc()
         if settings.migrate_on_start:
             before, after = await migrate.upgrade(svc.db)
             log.info("schema ready", extra={"fields": {"from": before, "to": after}})
@@ -138,6 +143,9 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
     app.include_router(health.router)
     app.include_router(rest_runs.router)
     app.include_router(rest_watch.router)
+    app.include_router(rest_executor.router)
+    app.include_router(rest_logs.router)
+    app.include_router(rest_concurrency.router)
     mount_connect(app)
     app.add_middleware(TimingMiddleware, metrics=metrics)
     return app
@@ -145,6 +153,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
 
 def start_background(svc: Services, supervisor: Supervisor) -> None:
     """Start the periodic jobs (sweepers, cleanup, retention) of this replica."""
+    supervisor.every("heartbeat-sweep", svc.settings.sweep_interval.total_seconds(), svc.executor.sweep)
 
 
 def mount_connect(app: FastAPI) -> None:
@@ -162,3 +171,4 @@ def mount_connect(app: FastAPI) -> None:
 
     mount_service(app, RunServiceASGIApplication, RunServiceImpl(current))
     mount_service(app, TaskServiceASGIApplication, TaskServiceImpl(current))
+    mount_executor_services(app)

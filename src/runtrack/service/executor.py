@@ -251,6 +251,11 @@ class ExecutorService:
         async with self.db.write() as conn:
             await self.writes.heartbeat(conn, run_id, action, attempt, utcnow())
 
+    async def sweep(self) -> None:
+        """One round of the background job: fail silent attempts, admit actions waiting for slots."""
+        await self.sweep_heartbeats()
+        await self.admit_waiting()
+
     async def sweep_heartbeats(self) -> int:
         """Fail attempts silent for longer than ``heartbeat_timeout``; the number failed by this call."""
         timeout = self.settings.heartbeat_timeout

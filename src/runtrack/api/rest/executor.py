@@ -1,0 +1,74 @@
+"""REST: creating runs and the two executor write paths (events, status), plus heartbeats."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Response
+
+from runtrack.api.rest.common import caller, run_id_path, services
+from runtrack.api.rest.executor_schemas import (
+    CreateRunIn,
+    EventsIn,
+    EventsOut,
+    ResultOut,
+    StatusIn,
+    result_out,
+)
+from runtrack.api.rest.schemas import ErrorResponse, RunOut, run_out
+from runtrack.domain.models import NewRun, RunId, TaskRef
+from runtrack.service.container import Services
+
+router = APIRouter(prefix="/api/v1", tags=["executor"])
+RUN_PATH = "/runs/{org}/{project}/{domain}/{name}"
+ACTION_PATH = RUN_PATH + "/actions/{action}"
+_errors: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse},
+    404: {"model": ErrorResponse},
+    409: {"model": ErrorResponse},
+}
+
+
+@router.post("/runs", status_code=201, response_model=RunOut, responses=_errors)
+async def create_run(
+    body: CreateRunIn, user: str | None = Depends(caller), svc: Services = Depends(services)
+) -> RunOut:
+    """Create a run and its root action `a0` (QUEUED). Without a name, a unique one is generated."""
+    new = NewRun(
+        id=RunId(body.org, body.project, body.domain, body.name or ""),
+        created_by=user or "",
+        task=TaskRef(name=body.task.name, version=body.task.version) if body.task else None,
+        source="rest",
+        labels=dict(body.labels),
+        spec=body.spec,
+        inputs=body.inputs,
+    )
+    return run_out(await svc.executor.create_run(new))
+
+
+@router.post("/events", response_model=EventsOut, responses=_errors)
+async def record_events(body: EventsIn, svc: Services = Depends(services)) -> EventsOut:
+    """Fire-and-forget ingestion: one result per event (applied, ignored or rejected), always 200.
+
+    Malformed input (an unknown phase, a naive time, a missing field) is a 400 and changes nothing.
+    """
+    reports = [e.report(e.run.to_domain(), e.action, where=f"events[{i}].phase") for i, e in enumerate(body.events)]
+    results = await svc.executor.record_events(reports)
+    return EventsOut(results=[result_out(r) for r in results])
+
+
+@router.put(ACTION_PATH + "/status", response_model=ResultOut, responses=_errors)
+async def update_status(
+    action: str, body: StatusIn, run_id: RunId = Depends(run_id_path), svc: Services = Depends(services)
+) -> ResultOut:
+    """The strict path: 200 when applied or an exact duplicate, 409 on a conflict."""
+    return result_out(await svc.executor.update_status(body.report(run_id, action)))
+
+
+@router.post(ACTION_PATH + "/attempts/{attempt}/heartbeat", status_code=204, responses=_errors)
+async def heartbeat(
+    action: str, attempt: int, run_id: RunId = Depends(run_id_path), svc: Services = Depends(services)
+) -> Response:
+    """The attempt is alive. Silence longer than `heartbeatTimeout` fails it with HEARTBEAT_TIMEOUT."""
+    await svc.executor.heartbeat(run_id, action, attempt)
+    return Response(status_code=204)
