@@ -330,7 +330,7 @@ class WatchService:
     async def _initial(
         self, filter: Node | None, limit: int, since: float | None, watermark: float
     ) -> AsyncGenerator[RunsEvent, None]:
-        if since is not None and self.hub.can_resume(since - RESUME_SLACK_S):
+        if since is not None and self.hub.can_resume(since):
             changed = await self._updated_since(filter, since - RESUME_SLACK_S)
             if changed is not None:
                 for run in changed:
