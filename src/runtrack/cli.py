@@ -8,6 +8,7 @@ from typing import Annotated, NoReturn
 
 import typer
 
+from runtrack.cli_runs import runs_app
 from runtrack.config import Settings, load_settings
 from runtrack.errors import ConfigError, RuntrackError
 
@@ -18,6 +19,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+app.add_typer(runs_app, name="runs")
 
 ConfigOpt = Annotated[
     str | None, typer.Option("--config", "-c", help="YAML config file (the `runs:` shape).", envvar="RUNTRACK_CONFIG")

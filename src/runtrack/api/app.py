@@ -9,7 +9,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -28,6 +29,7 @@ from runtrack.errors import RuntrackError
 from runtrack.service.background import Supervisor
 from runtrack.service.container import Services
 from runtrack.storage import migrate
+from runtrack.web import STATIC_DIR
 
 log = logging.getLogger("runtrack.app")
 
@@ -147,8 +149,18 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
     app.include_router(rest_logs.router)
     app.include_router(rest_concurrency.router)
     mount_connect(app)
+    mount_dashboard(app)
     app.add_middleware(TimingMiddleware, metrics=metrics)
     return app
+
+
+def mount_dashboard(app: FastAPI) -> None:
+    """The web dashboard: ``/`` serves the page, ``/static`` its script and styles."""
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.get("/", include_in_schema=False)
+    async def dashboard() -> FileResponse:
+        return FileResponse(STATIC_DIR / "index.html")
 
 
 def start_background(svc: Services, supervisor: Supervisor) -> None:

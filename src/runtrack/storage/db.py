@@ -3,8 +3,9 @@
 * SQLite: WAL journal, foreign keys on, a busy timeout; write transactions start with
   ``BEGIN IMMEDIATE`` so that two writers never both read-then-write the same row (the second
   waits for the first instead of failing on upgrade to a write lock).
-* PostgreSQL (asyncpg): a bounded pool with pre-ping, so that a restarted database is picked up
-  again without a restart of runtrack.
+* PostgreSQL (asyncpg): a bounded pool. A connection error invalidates the whole pool (SQLAlchemy's
+  disconnect handling), so a restarted database is picked up again without a restart of runtrack and
+  without paying a pre-ping round trip on every checkout.
 
 Connection failures surface as :class:`runtrack.errors.Unavailable`.
 """
@@ -120,7 +121,6 @@ def create_database(settings: Settings) -> Database:
             pool_size=settings.pool_size,
             max_overflow=settings.max_overflow,
             pool_recycle=settings.pool_recycle_s,
-            pool_pre_ping=True,
             pool_timeout=30,
             connect_args={"timeout": 5, "command_timeout": 60},
         )

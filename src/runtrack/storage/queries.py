@@ -136,10 +136,18 @@ def run_query_hash(q: RunQuery) -> str:
     return filter_hash(q.filter, q.sort.field, q.sort.descending)
 
 
+# Listings leave out the run's spec and inputs (large JSON that no listing shows).
+_LIST_COLUMNS = [
+    *(c for c in runs.c if c.key not in ("spec", "inputs")),
+    sa.null().label("spec"),
+    sa.null().label("inputs"),
+]
+
+
 async def list_runs(conn: AsyncConnection, q: RunQuery) -> Page[Run]:
-    """A page of runs matching a validated, ``me``-resolved filter."""
+    """A page of runs matching a validated, ``me``-resolved filter (``spec`` and ``inputs`` left as None)."""
     spec = _spec(RUN_SORTS, q.sort)
-    stmt = sa.select(runs).where(compile_filter(q.filter, RUNS_TARGET))
+    stmt = sa.select(*_LIST_COLUMNS).where(compile_filter(q.filter, RUNS_TARGET))
     key_of = _key_of(spec)
     return await keyset_page(
         conn, stmt, sorts=RUN_SORTS, tie=runs.c.id, sort=q.sort, limit=q.limit, cursor=q.cursor,

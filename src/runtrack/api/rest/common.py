@@ -10,7 +10,7 @@ from runtrack.domain.models import RunId
 from runtrack.service.container import Services
 
 
-def caller(
+async def caller(
     current_user: str | None = Query(
         None, description="Who is calling (until authentication exists). Resolves `me` and sets created_by."
     ),
@@ -18,7 +18,7 @@ def caller(
     return current_user or None
 
 
-def run_id_path(org: str, project: str, domain: str, name: str) -> RunId:
+async def run_id_path(org: str, project: str, domain: str, name: str) -> RunId:
     return RunId(org, project, domain, name)
 
 
@@ -28,7 +28,7 @@ def iso(t: datetime | None) -> str | None:
     return t.isoformat().replace("+00:00", "Z")
 
 
-def services(request: Request) -> Services:
+async def services(request: Request) -> Services:
     """The service container of the running app."""
     svc: Services = request.app.state.services
     return svc

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query
+from fastapi.responses import Response
+from pydantic import BaseModel
 
 from runtrack.api.rest.common import run_id_path, services
 from runtrack.api.rest.filters import RunFilter, run_filter, status_node
@@ -36,6 +38,11 @@ SortQ = Query(
 )
 
 
+def json_response(model: BaseModel) -> Response:
+    """Serialise a response model once (FastAPI would validate it again on the way out)."""
+    return Response(content=model.model_dump_json(), media_type="application/json")
+
+
 # Fixed paths come before the run path so that no run name captures them.
 @router.get("/runs", response_model=RunListOut, responses=_errors)
 async def list_runs(
@@ -45,11 +52,12 @@ async def list_runs(
     offset: int | None = OffsetQ,
     sort: str = SortQ,
     svc: Services = Depends(services),
-) -> RunListOut:
+) -> Response:
     """Runs matching every given filter, newest first by default, one page at a time."""
     q = RunQuery(filter=flt.node, sort=parse_sort(sort), limit=limit, cursor=cursor or None, offset=offset)
     page = await svc.queries.list_runs(q)
-    return RunListOut(runs=[run_out(r) for r in page.items], next_cursor=page.next_cursor)
+    body = RunListOut(runs=[run_out(r) for r in page.items], next_cursor=page.next_cursor)
+    return json_response(body)
 
 
 @router.get("/runs/count", response_model=CountOut, responses=_errors)
