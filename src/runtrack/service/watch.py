@@ -25,6 +25,7 @@ from runtrack.domain.models import ROOT_ACTION, RunId
 from runtrack.service.notifier import Change
 
 T = TypeVar("T")
+ObjT = TypeVar("ObjT")
 
 RUN_LEVEL = "run"  # keyed by run: the run row and its root action
 ACTION_LEVEL = "action"  # keyed by (run, action): every action of the run
@@ -113,7 +114,8 @@ class Subscription:
         """The pending changes, or None when ``idle_s`` passes idle (time for a keep-alive)."""
         if not self.event.is_set() and not self.closed:
             try:
-                await asyncio.wait_for(self.event.wait(), idle_s)
+                async with asyncio.timeout(idle_s):
+                    await self.event.wait()
             except TimeoutError:
                 return None
         self.event.clear()
@@ -228,22 +230,55 @@ class FreshReads:
 
     async def get(self, key: Hashable, min_seq: int, load: Callable[[], Awaitable[T]]) -> T:
         read = self._reads.get(key)
-        if read is not None and read.seq >= min_seq and not (read.task.done() and read.task.exception()):
-            self.shared += 1
-            self._reads.move_to_end(key)
-            result: T = await asyncio.shield(read.task)
-            return result
+        if read is not None and read.seq >= min_seq:
+            task = read.task
+            if not task.done():
+                self.shared += 1
+                result: T = await asyncio.shield(task)
+                return result
+            if not task.cancelled() and task.exception() is None:
+                self.shared += 1
+                done: T = task.result()  # the common case for the 2nd..Nth watcher: no await at all
+                return done
 
         async def run() -> T:
             return await load()
 
         self.loads += 1
-        task: asyncio.Task[T] = asyncio.get_running_loop().create_task(run())
-        self._reads[key] = _Read(self.hub.seq, task)
+        fresh: asyncio.Task[T] = asyncio.get_running_loop().create_task(run())
+        self._reads[key] = _Read(self.hub.seq, fresh)
         self._reads.move_to_end(key)
         while len(self._reads) > self.max_entries:
             oldest_key, oldest = next(iter(self._reads.items()))
             if not oldest.task.done():
                 break
             del self._reads[oldest_key]
-        return await asyncio.shield(task)
+        return await asyncio.shield(fresh)
+
+
+class RenderCache:
+    """Renders an object once for every watcher that was handed the same object.
+
+    :class:`FreshReads` gives every watcher woken by one change the same record; transports turn
+    it into JSON or protobuf through here, so a thousand watchers cost one conversion. Entries
+    hold the object itself, so an identity is never mistaken for a later object's.
+    """
+
+    def __init__(self, size: int = 2048) -> None:
+        self.size = size
+        self._items: OrderedDict[tuple[int, int], tuple[object, Any]] = OrderedDict()
+
+    def get(self, obj: ObjT, render: Callable[[ObjT], T]) -> T:
+        """``render(obj)``, computed once per object (``render`` should be a module-level function)."""
+        key = (id(obj), id(render))
+        hit = self._items.get(key)
+        if hit is not None and hit[0] is obj:
+            self._items.move_to_end(key)
+            value: T = hit[1]
+            return value
+        value = render(obj)
+        self._items[key] = (obj, value)
+        self._items.move_to_end(key)
+        if len(self._items) > self.size:
+            self._items.popitem(last=False)
+        return value

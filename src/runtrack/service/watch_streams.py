@@ -19,7 +19,7 @@ from runtrack.domain.models import ROOT_ACTION, Action, Run, RunId
 from runtrack.domain.query import Page, RunQuery, Sort
 from runtrack.errors import NotFound
 from runtrack.service.notifier import Change
-from runtrack.service.watch import ACTION_LEVEL, Batch, FreshReads, Subscription, WatchHub
+from runtrack.service.watch import ACTION_LEVEL, Batch, FreshReads, RenderCache, Subscription, WatchHub
 from runtrack.storage.db import Database
 from runtrack.storage.repository import Repository
 
@@ -93,6 +93,7 @@ class WatchService:
         self.repo = repo
         self.hub = hub
         self.reads = FreshReads(hub)
+        self.renders = RenderCache()
         self.list_runs = list_runs
         self.keepalive_s = keepalive_s
 

@@ -137,8 +137,16 @@ def watch_runs_scope(req: rs.WatchRunsRequest) -> Node | None:
     return None  # a cluster: every run (runs are not assigned to clusters here)
 
 
-def _details_pb(state: RunDetailsState) -> rd.ActionDetails:
-    return out.action_details_pb(state.root, run=state.run)
+def _run_details_msg(state: RunDetailsState) -> rs.WatchRunDetailsResponse:
+    return rs.WatchRunDetailsResponse(details=out.run_details_pb(state.run, state.root))
+
+
+def _root_details_msg(state: RunDetailsState) -> rs.WatchActionDetailsResponse:
+    return rs.WatchActionDetailsResponse(details=out.action_details_pb(state.root, run=state.run))
+
+
+def _action_details_msg(action: Action) -> rs.WatchActionDetailsResponse:
+    return rs.WatchActionDetailsResponse(details=out.action_details_pb(action))
 
 
 class RunWatchMixin:
@@ -156,7 +164,7 @@ class RunWatchMixin:
         last: rs.WatchRunDetailsResponse | None = None
         async for item in self.svc.watch.run_details(run_id, _stop()):
             if isinstance(item, RunDetailsState):
-                last = rs.WatchRunDetailsResponse(details=out.run_details_pb(item.run, item.root))
+                last = self.svc.watch.renders.get(item, _run_details_msg)
             if last is not None:
                 yield last
 
@@ -170,13 +178,13 @@ class RunWatchMixin:
         if name == ROOT_ACTION:
             async for item in self.svc.watch.run_details(run_id, _stop()):
                 if isinstance(item, RunDetailsState):
-                    last = rs.WatchActionDetailsResponse(details=_details_pb(item))
+                    last = self.svc.watch.renders.get(item, _root_details_msg)
                 if last is not None:
                     yield last
             return
         async for action in self.svc.watch.action_details(run_id, name, _stop()):
             if isinstance(action, Action):
-                last = rs.WatchActionDetailsResponse(details=out.action_details_pb(action))
+                last = self.svc.watch.renders.get(action, _action_details_msg)
             if last is not None:
                 yield last
 
@@ -207,7 +215,7 @@ class RunWatchMixin:
         batch: list[rd.Run] = []
         async for ev in self.svc.watch.runs(node, match, scope=scope, snapshot_limit=WATCH_RUNS_SNAPSHOT, stop=_stop()):
             if ev.kind == "run" and ev.run is not None:
-                batch.append(out.run_pb(ev.run))
+                batch.append(self.svc.watch.renders.get(ev.run, out.run_pb))
                 if len(batch) < WATCH_RUNS_SNAPSHOT:
                     continue
             if batch or ev.kind in ("ready", "keepalive"):

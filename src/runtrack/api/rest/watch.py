@@ -27,7 +27,7 @@ from runtrack.domain.filters import And, Node, Op, Pred
 from runtrack.domain.models import Run, RunId
 from runtrack.service.container import Services
 from runtrack.service.notifier import Change
-from runtrack.service.watch import WatchHub
+from runtrack.service.watch import RenderCache, WatchHub
 from runtrack.service.watch_streams import RunsEvent
 
 router = APIRouter(prefix="/api/v1", tags=["watch"])
@@ -58,17 +58,25 @@ def _run_id_json(rid: RunId) -> dict[str, str]:
     return {"org": rid.org, "project": rid.project, "domain": rid.domain, "name": rid.name}
 
 
-def format_event(ev: RunsEvent) -> str:
+def _json(data: Any) -> str:
+    return json.dumps(data, separators=(",", ":"))
+
+
+def _run_json(run: Run) -> str:
+    return run_out(run).model_dump_json()
+
+
+def format_event(ev: RunsEvent, renders: RenderCache | None = None) -> str:
     eid = event_id(ev.watermark)
     if ev.kind == "keepalive":
         return f": keep-alive\nid: {eid}\n\n"
     if ev.kind == "run" and ev.run is not None:
-        data: Any = run_out(ev.run).model_dump(mode="json")
+        data = renders.get(ev.run, _run_json) if renders is not None else _run_json(ev.run)
     elif ev.kind == "deleted" and ev.run_id is not None:
-        data = _run_id_json(ev.run_id)
+        data = _json(_run_id_json(ev.run_id))
     else:
-        data = {}
-    return f"id: {eid}\nevent: {ev.kind}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+        data = "{}"
+    return f"id: {eid}\nevent: {ev.kind}\ndata: {data}\n\n"
 
 
 @router.get(
@@ -98,7 +106,7 @@ async def watch_runs(
     async def body() -> AsyncIterator[str]:
         try:
             async for ev in stream:
-                yield format_event(ev)
+                yield format_event(ev, svc.watch.renders)
         finally:
             await stream.aclose()
 
