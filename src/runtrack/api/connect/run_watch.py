@@ -213,11 +213,13 @@ class RunWatchMixin:
             return matches(node, run)
 
         batch: list[rd.Run] = []
+        live = False  # the snapshot goes out as one message; after it, every change at once
         async for ev in self.svc.watch.runs(node, match, scope=scope, snapshot_limit=WATCH_RUNS_SNAPSHOT, stop=_stop()):
             if ev.kind == "run" and ev.run is not None:
                 batch.append(self.svc.watch.renders.get(ev.run, out.run_pb))
-                if len(batch) < WATCH_RUNS_SNAPSHOT:
+                if not live and len(batch) < WATCH_RUNS_SNAPSHOT:
                     continue
+            live = live or ev.kind == "ready"
             if batch or ev.kind in ("ready", "keepalive"):
                 yield rs.WatchRunsResponse(runs=batch)
                 batch = []
