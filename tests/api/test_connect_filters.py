@@ -11,6 +11,7 @@ from flyteidl2.common import list_pb2
 from runtrack.api.connect.filters import list_request_to_query
 from runtrack.api.errors import classify
 from runtrack.domain.filters import ACTION_FIELDS, TASK_FIELDS, And, Not, Op, Pred
+from runtrack.domain.filters import scope as scope_filter
 from runtrack.domain.phases import Phase
 from runtrack.domain.query import ACTION_SORT_ALIASES, MAX_LIMIT, Sort
 from runtrack.errors import InvalidArgument
@@ -75,6 +76,7 @@ def test_phase_values_and_defaults() -> None:
 
 def test_scope_and_other_allowlists() -> None:
     scope = And((Pred("org", Op.EQ, "o"), Pred("project", Op.EQ, "p")))
+    assert scope_filter("o", "p", "") == scope
     q = list_request_to_query(req(F(function=F.EQUAL, field="phase", values=["4"])), extra=scope)
     assert q.filter == And((scope, Pred("phase", Op.EQ, Phase.RUNNING)))
     acts = list_request_to_query(

@@ -311,3 +311,12 @@ def resolve_me(node: Node | None, caller: str | None) -> Node | None:
 def prepare(node: Node | None, caller: str | None, allowed: dict[str, Kind] = RUN_FIELDS) -> Node | None:
     """Validate then resolve ``me``: what every front door hands to the service layer."""
     return resolve_me(validate(node, allowed), caller)
+
+
+def scope(org: str | None = None, project: str | None = None, domain: str | None = None) -> Node | None:
+    """Equality on the given parts of a project scope (empty parts are left out)."""
+    return and_(
+        Pred("org", Op.EQ, org) if org else None,
+        Pred("project", Op.EQ, project) if project else None,
+        Pred("domain", Op.EQ, domain) if domain else None,
+    )

@@ -229,7 +229,7 @@ def build_run_filter(
     return RunFilter(node=node, caller=caller)
 
 
-def run_filter(
+async def run_filter(
     status: list[str] = Query(
         [],
         description="Phase names or status groups (pending, running, succeeded/completed, failed, "

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
-from pydantic import BaseModel
 
 from runtrack.api.rest.common import run_id_path, services
 from runtrack.api.rest.filters import RunFilter, run_filter, status_node
@@ -18,6 +18,7 @@ from runtrack.api.rest.schemas import (
     RunListOut,
     RunOut,
     action_out,
+    run_dict,
     run_out,
 )
 from runtrack.domain.models import RunId
@@ -38,11 +39,6 @@ SortQ = Query(
 )
 
 
-def json_response(model: BaseModel) -> Response:
-    """Serialise a response model once (FastAPI would validate it again on the way out)."""
-    return Response(content=model.model_dump_json(), media_type="application/json")
-
-
 # Fixed paths come before the run path so that no run name captures them.
 @router.get("/runs", response_model=RunListOut, responses=_errors)
 async def list_runs(
@@ -56,8 +52,8 @@ async def list_runs(
     """Runs matching every given filter, newest first by default, one page at a time."""
     q = RunQuery(filter=flt.node, sort=parse_sort(sort), limit=limit, cursor=cursor or None, offset=offset)
     page = await svc.queries.list_runs(q)
-    body = RunListOut(runs=[run_out(r) for r in page.items], next_cursor=page.next_cursor)
-    return json_response(body)
+    body = {"runs": [run_dict(r) for r in page.items], "next_cursor": page.next_cursor}
+    return Response(content=json.dumps(body, separators=(",", ":")), media_type="application/json")
 
 
 @router.get("/runs/count", response_model=CountOut, responses=_errors)

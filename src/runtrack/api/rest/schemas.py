@@ -181,6 +181,32 @@ def action_out(a: Action, *, details: bool = False) -> ActionOut:
     )
 
 
+def run_dict(r: Run) -> dict[str, Any]:
+    """The JSON of a run as plain data (the shape of ``RunOut``), for listings serialised in bulk."""
+    return {
+        "org": r.id.org,
+        "project": r.id.project,
+        "domain": r.id.domain,
+        "name": r.id.name,
+        "phase": r.phase.name,
+        "status": r.status,
+        "created_by": r.created_by,
+        "labels": r.labels,
+        "task": {"name": r.task.name, "version": r.task.version} if r.task else None,
+        "trigger_name": r.trigger_name,
+        "created_at": iso(r.created_at) or "",
+        "updated_at": iso(r.updated_at) or "",
+        "started_at": iso(r.started_at),
+        "ended_at": iso(r.ended_at),
+        "duration_ms": r.duration_ms,
+        "attempts": r.attempts,
+        "error": {"kind": r.error.kind, "message": r.error.message} if r.error else None,
+        "abort_reason": r.abort.reason if r.abort else None,
+        "aborted_by": r.abort.aborted_by if r.abort else None,
+        "version": r.version,
+    }
+
+
 class RunListOut(BaseModel):
     runs: list[RunOut]
     next_cursor: str | None = Field(None, description="Pass as `cursor` for the next page; null on the last page.")
