@@ -8,6 +8,7 @@ from typing import Annotated, NoReturn
 
 import typer
 
+import runtrack.cli_abort  # noqa: F401  (registers `runs abort`)
 from runtrack.cli_runs import runs_app
 from runtrack.config import Settings, load_settings
 from runtrack.errors import ConfigError, RuntrackError

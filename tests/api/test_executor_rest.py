@@ -12,22 +12,12 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import require_db
-from tests.support import ServerProcess, database_url
+from tests.api.executor_support import srv
+from tests.support import ServerProcess
+
+__all__ = ["srv"]
 
 _names = itertools.count(1)
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
-def srv(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    require_db(request.param)
-    tmp = tmp_path_factory.mktemp(f"exec-{request.param}")
-    with database_url(request.param, tmp) as url:
-        proc = ServerProcess(url, log_path=tmp / "server.log").wait_ready()
-        try:
-            yield proc
-        finally:
-            proc.stop()
 
 
 @pytest.fixture
@@ -250,3 +240,11 @@ def test_heartbeat_timeout_fails_the_attempt(tmp_path: Path, db_url: str) -> Non
             assert failed["phase"] == "FAILED" and failed["error"]["kind"] == "HEARTBEAT_TIMEOUT"
     finally:
         proc.stop()
+
+
+def test_decisions_are_counted(api: httpx.Client, srv: ServerProcess) -> None:
+    run = new_run(api)
+    send(api, event(run, "SUCCEEDED"), event(run, "FAILED"), event(run, "SUCCEEDED"))
+    text = httpx.get(srv.url + "/metrics").text
+    for outcome, reason in (("applied", "new_attempt"), ("rejected", "terminal_conflict"), ("ignored", "duplicate")):
+        assert f'outcome="{outcome}",path="events",reason="{reason}"' in text, outcome

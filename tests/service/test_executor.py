@@ -137,3 +137,39 @@ async def test_child_actions_and_abort(svc: Services) -> None:
 async def test_unknown_action_in_batch_is_rejected_not_fatal(svc: Services) -> None:
     [a, b] = await svc.executor.record_events([ev(Phase.RUNNING, action="zz"), ev(Phase.RUNNING)])
     assert (a.outcome, a.reason) == (Outcome.REJECT, "not_found") and b.outcome is Outcome.APPLY
+
+
+async def test_slots_released_on_abort_and_limit_deletion(svc: Services) -> None:
+    ex = svc.executor
+    await ex.put_limit("proj", "gpu", 1)
+    rids = [RunId("acme", "proj", "dev", f"r-slot-{i}") for i in range(3)]
+    for rid in rids:
+        await ex.create_run(NewRun(id=rid, labels={"concurrency_key": "gpu"}))
+    results = [(await ex.record_events([ActionReport(rid, "a0", 1, Phase.RUNNING)]))[0] for rid in rids]
+    assert [r.phase for r in results] == [Phase.RUNNING, Phase.WAITING_FOR_RESOURCES, Phase.WAITING_FOR_RESOURCES]
+    [limit] = await ex.list_limits("proj")
+    assert [h.run for h in limit.holders] == [rids[0]] and [w.run for w in limit.waiting] == rids[1:]
+    await ex.abort_run(rids[0], reason="make room")
+    assert (await svc.runs.get_run(rids[1])).phase is Phase.RUNNING  # admitted, first in line
+    assert (await svc.runs.get_run(rids[2])).phase is Phase.WAITING_FOR_RESOURCES
+    action = await svc.runs.get_action(rids[1], "a0")
+    assert [t.phase for t in action.attempt_list[0].transitions] == [Phase.WAITING_FOR_RESOURCES, Phase.RUNNING]
+    await ex.delete_limit("proj", "gpu")
+    assert (await svc.runs.get_run(rids[2])).phase is Phase.RUNNING  # nothing limits it any more
+    assert await ex.list_limits("proj") == []
+    with pytest.raises(NotFound):
+        await ex.delete_limit("proj", "gpu")
+
+
+async def test_resizing_a_limit_admits_waiters(svc: Services) -> None:
+    ex = svc.executor
+    await ex.put_limit("proj", "db", 0)
+    rid = RunId("acme", "proj", "dev", "r-resize")
+    await ex.create_run(NewRun(id=rid, spec={"concurrency_key": "db"}))
+    [r] = await ex.record_events([ActionReport(rid, "a0", 1, Phase.RUNNING)])
+    assert r.phase is Phase.WAITING_FOR_RESOURCES and r.reason == "waiting_for_resources"
+    [again] = await ex.record_events([ActionReport(rid, "a0", 1, Phase.RUNNING)])
+    assert again.phase is Phase.WAITING_FOR_RESOURCES
+    limit, created = await ex.put_limit("proj", "db", 1)
+    assert not created and [h.run for h in limit.holders] == [rid]
+    assert (await svc.runs.get_run(rid)).phase is Phase.RUNNING

@@ -45,7 +45,7 @@ from runtrack.service.notifier import Change, Notifier
 from runtrack.storage.concurrency import SlotStore
 from runtrack.storage.db import Database
 from runtrack.storage.repository import Repository
-from runtrack.storage.writes import Locked, WriteStore
+from runtrack.storage.writes import Locked, Pending, WriteStore
 
 log = logging.getLogger("runtrack.executor")
 T = TypeVar("T")
@@ -70,6 +70,7 @@ class _Tx:
 
     changes: dict[tuple[int, str | None], Change] = field(default_factory=dict)
     freed_limits: set[int] = field(default_factory=set)
+    pending: Pending = field(default_factory=Pending)
 
     def changed(self, lk: Locked, run_version: int) -> None:
         self.changes[(lk.run_pk, lk.name)] = Change(lk.run_pk, lk.run_id, run_version, action=lk.name)
@@ -99,6 +100,7 @@ class ExecutorService:
             try:
                 async with self.db.write() as conn:
                     result = await fn(conn, tx)
+                    await self.writes.flush(conn, tx.pending)
                 break
             except DBAPIError as exc:
                 if attempt == 4 or not _retryable(exc):
@@ -126,7 +128,7 @@ class ExecutorService:
                     f"no free slot for concurrency key {lk.concurrency_key!r} in project {lk.run_id.project!r};"
                     " held in WAITING_FOR_RESOURCES"
                 )
-        applied = await self.writes.apply(conn, lk, rep, d, phase, now, abort=abort)
+        applied = await self.writes.apply(conn, lk, rep, d, phase, now, tx.pending, abort=abort)
         if applied.changed and applied.run_version is not None:
             tx.changed(applied.locked, applied.run_version)
         if phase.terminal and lk.concurrency_key:
@@ -154,12 +156,9 @@ class ExecutorService:
 
         async def run(conn: AsyncConnection, tx: _Tx) -> list[ReportResult]:
             now = utcnow()
-            locked: dict[tuple[RunId, str], Locked | None] = {}
-            for key in sorted({(e.run, e.action) for e in events}):  # one lock order for everyone
-                try:
-                    locked[key] = await self.writes.lock_action(conn, key[0], key[1])
-                except NotFound:
-                    locked[key] = None
+            keys = sorted({(e.run, e.action) for e in events})
+            locked: dict[tuple[RunId, str], Locked | None] = dict.fromkeys(keys)
+            locked.update(await self.writes.lock_actions(conn, keys))
             out: list[ReportResult] = []
             for rep in events:
                 lk = locked[(rep.run, rep.action)]

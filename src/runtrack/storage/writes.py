@@ -5,7 +5,9 @@ Locking strategy (decide and write are one atomic step):
 * Every write transaction first locks the **run row** and the action row(s) it touches, then reads
   the stored state, asks :func:`runtrack.domain.transitions.decide` (done by the service layer),
   and writes in the same transaction.
-* PostgreSQL: ``SELECT ... FROM runs JOIN actions ... FOR UPDATE OF runs, actions``. The run row
+* PostgreSQL: ``SELECT ... FROM runs JOIN actions ... FOR UPDATE OF runs, actions``, and only
+  then, in a second statement, the newest attempt (a row read in the locking statement through an
+  outer join would not be re-read when the lock was waited for, and could be stale). The run row
   is locked first in every path (event, status, abort, heartbeat sweep, slot admission), so all
   writes to one run are serialised and there is one lock order: run → action(s) in id order →
   concurrency limit row. A batch that touches several runs locks them in sorted run identity order
@@ -22,7 +24,7 @@ Writers that lose a race therefore read the winner's state and get ``ignore`` (d
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -37,6 +39,7 @@ from runtrack.errors import NotFound
 from runtrack.storage.repository import run_key
 from runtrack.storage.tables import actions, attempts, cluster_events, phase_transitions, runs
 
+_CHUNK = 500  # keys per locking statement (bound parameters stay well under SQLite's limit)
 _NON_TERMINAL = [int(p) for p in Phase if p not in TERMINAL and p is not Phase.UNSPECIFIED]
 
 
@@ -47,6 +50,7 @@ class Locked:
     run_pk: int
     run_id: RunId
     run_started_at: datetime | None
+    run_version: int  # the run's version when it was locked
     action_pk: int
     name: str
     parent: str | None
@@ -77,6 +81,24 @@ class Locked:
         return self.attempt_phase if self.attempt_phase is not None else self.phase
 
 
+@dataclass
+class Pending:
+    """Row updates of one transaction, merged per row and written just before it commits with one
+    executemany per table and column set. The rows are locked, so nobody sees the interim; a batch
+    of events costs a few statements instead of a few per event. The run's version is bumped once
+    per transaction."""
+
+    attempts: dict[int, dict[str, Any]] = field(default_factory=dict)
+    actions: dict[int, dict[str, Any]] = field(default_factory=dict)
+    runs: dict[int, dict[str, Any]] = field(default_factory=dict)
+    run_versions: dict[int, int] = field(default_factory=dict)
+
+    def bump(self, lk: Locked, now: datetime) -> int:
+        version = self.run_versions.setdefault(lk.run_pk, lk.run_version + 1)
+        self.runs.setdefault(lk.run_pk, {}).update(updated_at=now, version=version)
+        return version
+
+
 @dataclass(frozen=True, slots=True)
 class Applied:
     locked: Locked  # the state after the write
@@ -85,11 +107,12 @@ class Applied:
     run_version: int | None = None
 
 
-def _locked_from(r: Any) -> Locked:
+def _locked_from(r: Any, a: Any) -> Locked:
     return Locked(
         run_pk=r.run_pk,
         run_id=RunId(r.org, r.project, r.domain, r.run_name),
         run_started_at=r.run_started_at,
+        run_version=r.run_version,
         action_pk=r.action_pk,
         name=r.name,
         parent=r.parent,
@@ -98,13 +121,13 @@ def _locked_from(r: Any) -> Locked:
         version=r.version,
         concurrency_key=r.concurrency_key,
         started_at=r.started_at,
-        attempt_pk=r.attempt_pk,
-        attempt_phase=Phase(r.attempt_phase) if r.attempt_phase is not None else None,
-        attempt_version=r.attempt_version,
-        attempt_start=r.attempt_start,
-        last_heartbeat_at=r.last_heartbeat_at,
-        log_info=r.log_info,
-        cluster=r.cluster,
+        attempt_pk=a.id if a is not None else None,
+        attempt_phase=Phase(a.phase) if a is not None else None,
+        attempt_version=a.version if a is not None else None,
+        attempt_start=a.start_time if a is not None else None,
+        last_heartbeat_at=a.last_heartbeat_at if a is not None else None,
+        log_info=a.log_info if a is not None else None,
+        cluster=a.cluster if a is not None else None,
     )
 
 
@@ -119,6 +142,7 @@ class WriteStore:
             runs.c.domain,
             runs.c.name.label("run_name"),
             runs.c.started_at.label("run_started_at"),
+            runs.c.version.label("run_version"),
             actions.c.id.label("action_pk"),
             actions.c.name,
             actions.c.parent,
@@ -127,21 +151,39 @@ class WriteStore:
             actions.c.version,
             actions.c.concurrency_key,
             actions.c.started_at,
-            attempts.c.id.label("attempt_pk"),
-            attempts.c.phase.label("attempt_phase"),
-            attempts.c.version.label("attempt_version"),
-            attempts.c.start_time.label("attempt_start"),
-            attempts.c.last_heartbeat_at,
-            attempts.c.log_info,
-            attempts.c.cluster,
-        ).select_from(
-            runs.join(actions, actions.c.run_id == runs.c.id).outerjoin(
-                attempts, sa.and_(attempts.c.action_id == actions.c.id, attempts.c.attempt == actions.c.attempts)
-            )
-        )
+        ).select_from(runs.join(actions, actions.c.run_id == runs.c.id))
         if conn.dialect.name == "postgresql":
             stmt = stmt.with_for_update(of=[runs, actions])
         return stmt
+
+    async def _with_attempts(self, conn: AsyncConnection, rows: list[Any]) -> list[Locked]:
+        """Add each action's newest attempt, read AFTER the locks are held.
+
+        Reading it in the locking statement would not do on PostgreSQL: when a locked row changes
+        while we wait, only the locked rows are re-read; an outer-joined attempt would be stale.
+        """
+        wanted = [(r.action_pk, r.attempts) for r in rows if r.attempts > 0]
+        newest: dict[int, Any] = {}
+        for i in range(0, len(wanted), _CHUNK):
+            chunk = wanted[i : i + _CHUNK]
+            want = dict(chunk)
+            result = await conn.execute(
+                sa.select(
+                    attempts.c.action_id,
+                    attempts.c.attempt,
+                    attempts.c.id,
+                    attempts.c.phase,
+                    attempts.c.version,
+                    attempts.c.start_time,
+                    attempts.c.last_heartbeat_at,
+                    attempts.c.log_info,
+                    attempts.c.cluster,
+                ).where(
+                    attempts.c.action_id.in_(sorted(want)), attempts.c.attempt.in_(sorted(set(want.values())))
+                )
+            )
+            newest.update({a.action_id: a for a in result if want.get(a.action_id) == a.attempt})
+        return [_locked_from(r, newest.get(r.action_pk)) for r in rows]
 
     async def lock_action(self, conn: AsyncConnection, run_id: RunId, name: str) -> Locked:
         row = (
@@ -150,19 +192,61 @@ class WriteStore:
         if row is None:
             await self._require_run(conn, run_id)
             raise NotFound(f"action {name!r} of run {run_id} not found")
-        return _locked_from(row)
+        return (await self._with_attempts(conn, [row]))[0]
+
+    async def lock_actions(
+        self, conn: AsyncConnection, keys: list[tuple[RunId, str]]
+    ) -> dict[tuple[RunId, str], Locked]:
+        """Lock several actions: runs resolved by their unique key, then one locking statement per
+        chunk (rows locked in run id, action id order). Missing ones are simply absent."""
+        if len(keys) == 1:
+            try:
+                lk = await self.lock_action(conn, *keys[0])
+            except NotFound:
+                return {}
+            return {keys[0]: lk}
+        out: dict[tuple[RunId, str], Locked] = {}
+        for i in range(0, len(keys), _CHUNK):
+            chunk = keys[i : i + _CHUNK]
+            scopes: dict[tuple[str, str, str], set[str]] = {}
+            for r, _ in chunk:
+                scopes.setdefault((r.org, r.project, r.domain), set()).add(r.name)
+            pks: dict[RunId, int] = {}
+            for (org, project, domain), names in sorted(scopes.items()):  # the unique index, IN on its last column
+                result = await conn.execute(
+                    sa.select(runs.c.id, runs.c.name).where(
+                        runs.c.org == org, runs.c.project == project, runs.c.domain == domain,
+                        runs.c.name.in_(sorted(names)),
+                    )
+                )
+                pks.update({RunId(org, project, domain, r.name): int(r.id) for r in result})
+            wanted = {(pks[r], a) for r, a in chunk if r in pks}
+            if not wanted:
+                continue
+            rows = list(
+                await conn.execute(
+                    self._select(conn)
+                    .where(
+                        actions.c.run_id.in_(sorted({pk for pk, _ in wanted})),
+                        actions.c.name.in_(sorted({a for _, a in wanted})),
+                    )
+                    .order_by(runs.c.id, actions.c.id)
+                )
+            )  # may lock a few more actions of the same runs (harmless: their runs are locked anyway)
+            rows = [r for r in rows if (r.run_pk, r.name) in wanted]
+            out.update({(lk.run_id, lk.name): lk for lk in await self._with_attempts(conn, rows)})
+        return out
 
     async def lock_action_pk(self, conn: AsyncConnection, action_pk: int) -> Locked | None:
         row = (await conn.execute(self._select(conn).where(actions.c.id == action_pk))).one_or_none()
-        return None if row is None else _locked_from(row)
+        return None if row is None else (await self._with_attempts(conn, [row]))[0]
 
     async def lock_run_actions(self, conn: AsyncConnection, run_id: RunId) -> list[Locked]:
         """Every action of the run (locked, in id order), the root action first."""
-        result = await conn.execute(self._select(conn).where(run_key(run_id)).order_by(actions.c.id))
-        locked = [_locked_from(r) for r in result]
-        if not locked:
+        rows = list(await conn.execute(self._select(conn).where(run_key(run_id)).order_by(actions.c.id)))
+        if not rows:
             await self._require_run(conn, run_id)
-        return locked
+        return await self._with_attempts(conn, rows)
 
     async def _require_run(self, conn: AsyncConnection, run_id: RunId) -> None:
         if (await conn.execute(sa.select(runs.c.id).where(run_key(run_id)))).first() is None:
@@ -178,6 +262,7 @@ class WriteStore:
         decision: Decision,
         phase: Phase,
         now: datetime,
+        pending: Pending,
         *,
         abort: AbortInfo | None = None,
     ) -> Applied:
@@ -236,7 +321,7 @@ class WriteStore:
             if values:
                 changed = True
                 values["updated_at"] = now
-                await conn.execute(attempts.update().where(attempts.c.id == attempt_pk).values(values))
+                pending.attempts.setdefault(attempt_pk, {}).update(values)
             if phase_changed:
                 await conn.execute(
                     phase_transitions.update()
@@ -270,9 +355,10 @@ class WriteStore:
                     act["abort_reason"], act["aborted_by"] = abort.reason, abort.aborted_by
             elif new_attempt:
                 act.update(ended_at=None, error_kind=None, error_message=None)
-        await conn.execute(actions.update().where(actions.c.id == lk.action_pk).values(act))
+        pending.actions.setdefault(lk.action_pk, {}).update(act)
 
-        run_values: dict[str, Any] = {"updated_at": now, "version": runs.c.version + 1}
+        run_version = pending.bump(lk, now)
+        run_values: dict[str, Any] = {}
         run_started = lk.run_started_at
         if lk.name == ROOT_ACTION and phase_changed:
             run_values.update(phase=int(phase), attempts=attempt_no)
@@ -289,11 +375,7 @@ class WriteStore:
                     run_values["abort_reason"], run_values["aborted_by"] = abort.reason, abort.aborted_by
             elif new_attempt:
                 run_values.update(ended_at=None, duration_ms=None, error_kind=None, error_message=None)
-        run_version = (
-            await conn.execute(
-                runs.update().where(runs.c.id == lk.run_pk).values(run_values).returning(runs.c.version)
-            )
-        ).scalar_one()
+        pending.runs[lk.run_pk].update(run_values)
 
         after = dataclasses.replace(
             lk,
@@ -310,7 +392,25 @@ class WriteStore:
             cluster=rep.cluster or (None if new_attempt else lk.cluster),
             last_heartbeat_at=None if new_attempt else lk.last_heartbeat_at,
         )
-        return Applied(after, True, phase_changed, int(run_version))
+        return Applied(after, True, phase_changed, run_version)
+
+    async def flush(self, conn: AsyncConnection, pending: Pending) -> None:
+        """Write the pending row updates (one executemany per table and column set)."""
+        for table, rows in ((attempts, pending.attempts), (actions, pending.actions), (runs, pending.runs)):
+            groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+            for pk, values in sorted(rows.items()):
+                cols = tuple(sorted(values))
+                groups.setdefault(cols, []).append({"_pk": pk, **{f"v_{c}": values[c] for c in cols}})
+            for cols, params in groups.items():
+                stmt = (
+                    table.update()
+                    .where(table.c.id == sa.bindparam("_pk"))
+                    .values({c: sa.bindparam(f"v_{c}", type_=table.c[c].type) for c in cols})
+                )
+                await conn.execute(stmt, params)
+        pending.attempts.clear()
+        pending.actions.clear()
+        pending.runs.clear()
 
     async def _add_cluster_events(
         self, conn: AsyncConnection, attempt_pk: int, events: tuple[ClusterEvent, ...]

@@ -8,6 +8,8 @@ from fastapi import APIRouter, Depends, Response
 
 from runtrack.api.rest.common import caller, run_id_path, services
 from runtrack.api.rest.executor_schemas import (
+    AbortIn,
+    AbortOut,
     CreateRunIn,
     EventsIn,
     EventsOut,
@@ -63,6 +65,26 @@ async def update_status(
 ) -> ResultOut:
     """The strict path: 200 when applied or an exact duplicate, 409 on a conflict."""
     return result_out(await svc.executor.update_status(body.report(run_id, action)))
+
+
+@router.post(RUN_PATH + "/abort", response_model=AbortOut, responses=_errors)
+async def abort_run(
+    body: AbortIn | None = None, user: str | None = Depends(caller), run_id: RunId = Depends(run_id_path),
+    svc: Services = Depends(services),
+) -> AbortOut:
+    """Abort the run: every action not yet finished becomes ABORTED. An ended run is left as it is (200)."""
+    out = await svc.executor.abort_run(run_id, reason=body.reason if body else "", by=user or "")
+    return AbortOut(aborted=list(out.aborted), run_version=out.run_version)
+
+
+@router.post(ACTION_PATH + "/abort", response_model=AbortOut, responses=_errors)
+async def abort_action(
+    action: str, body: AbortIn | None = None, user: str | None = Depends(caller),
+    run_id: RunId = Depends(run_id_path), svc: Services = Depends(services),
+) -> AbortOut:
+    """Abort one action and its descendants (`a0` aborts the whole run)."""
+    out = await svc.executor.abort_action(run_id, action, reason=body.reason if body else "", by=user or "")
+    return AbortOut(aborted=list(out.aborted), run_version=out.run_version)
 
 
 @router.post(ACTION_PATH + "/attempts/{attempt}/heartbeat", status_code=204, responses=_errors)

@@ -106,6 +106,15 @@ class StatusIn(_ReportFields):
     pass
 
 
+class AbortIn(_In):
+    reason: str = Field("", max_length=10000)
+
+
+class AbortOut(BaseModel):
+    aborted: list[str] = Field(description="The actions this call moved to ABORTED (empty if all had ended).")
+    run_version: int
+
+
 class ResultOut(BaseModel):
     outcome: str = Field(description="applied, ignored (stale or duplicate) or rejected (conflict)")
     reason: str

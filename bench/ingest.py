@@ -1,0 +1,165 @@
+"""Event ingestion throughput: ``POST /api/v1/events`` with 1, 10 and 100 events per request.
+
+Creates ``--runs`` runs through the REST API, then for each batch size lets ``--clients``
+concurrent clients send requests for ``--seconds`` seconds. Each client owns its own runs (as
+executors own their actions); every event moves its action's version forward, so every event is
+an applied write (attempt, action, run and, the first time, the phase-transition timeline).
+
+Prints events/s and requests/s, and the server time per request (``Server-Timing``) beside the
+raw SQL of the same writes (asyncpg, one transaction per request) when ``--database-url`` is a
+PostgreSQL URL.
+
+    python bench/ingest.py --url http://127.0.0.1:8090 \\
+        --database-url postgresql://postgres@127.0.0.1/bench --runs 2000 --clients 8 --seconds 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import asyncpg_dsn, median_p95, server_ms, table, write_section
+
+HEADER = ["events/request", "clients", "requests", "events", "events/s", "requests/s",
+          "server median ms", "server p95 ms", "client median ms", "raw SQL median ms", "ratio"]
+RAW_SQL = [
+    "UPDATE attempts SET version = $2, updated_at = now() WHERE action_id = $1 AND attempt = 1",
+    "UPDATE actions SET version = $2, updated_at = now() WHERE id = $1",
+    "UPDATE runs SET version = version + 1, updated_at = now() WHERE id = $1",
+]
+
+
+async def create_runs(client: httpx.AsyncClient, n: int, prefix: str) -> list[dict[str, str]]:
+    sem = asyncio.Semaphore(16)
+
+    async def one(i: int) -> dict[str, str]:
+        body = {"org": "bench", "project": "ingest", "domain": "dev", "name": f"{prefix}-{i}"}
+        async with sem:
+            (await client.post("/api/v1/runs", json=body)).raise_for_status()
+        return body
+
+    return list(await asyncio.gather(*(one(i) for i in range(n))))
+
+
+async def client_loop(
+    client: httpx.AsyncClient, runs: list[dict[str, str]], size: int, deadline: float,
+    versions: dict[str, int], srv: list[float], cli: list[float],
+) -> int:
+    cycle = itertools.cycle(runs)
+    sent = 0
+    while time.monotonic() < deadline:
+        events = []
+        for _ in range(size):
+            run = next(cycle)
+            versions[run["name"]] += 1
+            events.append({"run": run, "action": "a0", "attempt": 1, "phase": "RUNNING",
+                           "version": versions[run["name"]]})
+        t0 = time.perf_counter()
+        resp = await client.post("/api/v1/events", json={"events": events})
+        cli.append((time.perf_counter() - t0) * 1000)
+        resp.raise_for_status()
+        srv.append(server_ms(resp))
+        sent += 1
+    return sent
+
+
+async def raw_sql(db_url: str, prefix: str, size: int, n: int) -> list[float]:
+    """The same writes in raw SQL (three UPDATEs per event, one transaction per request)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(asyncpg_dsn(db_url))
+    try:
+        rows = await conn.fetch(
+            "SELECT a.id AS action_id, r.id AS run_id FROM runs r JOIN actions a ON a.run_id = r.id "
+            "WHERE r.name LIKE $1 AND a.name = 'a0' ORDER BY r.id", f"{prefix}-%")
+        if not rows:
+            return []
+        out = []
+        version = 10**9
+        for i in range(n):
+            batch = [rows[(i * size + j) % len(rows)] for j in range(size)]
+            t0 = time.perf_counter()
+            async with conn.transaction():
+                await conn.fetch(
+                    "SELECT r.id FROM runs r JOIN actions a ON a.run_id = r.id WHERE a.id = ANY($1::bigint[]) "
+                    "ORDER BY r.id FOR UPDATE", [r["action_id"] for r in batch])
+                for r in batch:
+                    version += 1
+                    await conn.execute(RAW_SQL[0], r["action_id"], version)
+                    await conn.execute(RAW_SQL[1], r["action_id"], version)
+                    await conn.execute(RAW_SQL[2], r["run_id"])
+            out.append((time.perf_counter() - t0) * 1000)
+        return out
+    finally:
+        await conn.close()
+
+
+async def run(args: argparse.Namespace) -> list[list[str]]:
+    prefix = f"ing{uuid.uuid4().hex[:6]}"
+    rows = []
+    limits = httpx.Limits(max_connections=args.clients * 2)
+    async with httpx.AsyncClient(base_url=args.url, timeout=120, limits=limits) as client:
+        runs = await create_runs(client, args.runs, prefix)
+        versions = {r["name"]: 0 for r in runs}
+        # The first event of each run starts its attempt (a new attempt row and timeline entry).
+        for i in range(0, len(runs), 100):
+            chunk = runs[i : i + 100]
+            events = [{"run": r, "action": "a0", "attempt": 1, "phase": "RUNNING", "version": 0} for r in chunk]
+            (await client.post("/api/v1/events", json={"events": events})).raise_for_status()
+        for size in args.sizes:
+            srv: list[float] = []
+            cli: list[float] = []
+            per_client = [runs[k :: args.clients] for k in range(args.clients)]
+            deadline = time.monotonic() + args.seconds
+            t0 = time.perf_counter()
+            counts = await asyncio.gather(*(
+                client_loop(client, mine, size, deadline, versions, srv, cli) for mine in per_client
+            ))
+            wall = time.perf_counter() - t0
+            requests = sum(counts)
+            events = requests * size
+            med, p95 = median_p95(srv)
+            cmed, _ = median_p95(cli)
+            base, ratio = "-", "-"
+            if args.database_url and args.database_url.startswith("postgres"):
+                raw = await raw_sql(args.database_url, prefix, size, max(20, min(200, requests)))
+                if raw:
+                    bmed, _ = median_p95(raw)
+                    base, ratio = f"{bmed:.2f}", f"{med / bmed:.1f}x"
+            rows.append([str(size), str(args.clients), str(requests), str(events), f"{events / wall:,.0f}",
+                         f"{requests / wall:,.0f}", f"{med:.2f}", f"{p95:.2f}", f"{cmed:.2f}", base, ratio])
+            print(" | ".join(rows[-1]), flush=True)
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--url", default="http://127.0.0.1:8090", help="a running runtrack server")
+    ap.add_argument("--database-url", default="", help="its PostgreSQL database, for the raw-SQL baseline")
+    ap.add_argument("--runs", type=int, default=1000, help="runs to create and report on")
+    ap.add_argument("--clients", type=int, default=8, help="concurrent clients")
+    ap.add_argument("--seconds", type=float, default=15.0, help="duration per batch size")
+    ap.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",")], default=[1, 10, 100],
+                    help="events per request, comma-separated")
+    ap.add_argument("--write", metavar="TITLE", help="write the table into bench/RESULTS.md under this title")
+    ap.add_argument("--key", default="ingest", help="RESULTS.md section key (e.g. ingest-postgres)")
+    args = ap.parse_args()
+    rows: list[list[str]] = asyncio.run(run(args))
+    md = table(rows, HEADER)
+    print()
+    print(md)
+    if args.write:
+        write_section(args.key, args.write, md)
+
+
+if __name__ == "__main__":
+    main()
