@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 from runtrack.clock import utcnow
-from runtrack.domain.models import ROOT_ACTION, Action, NewRun, Run, RunId
+from runtrack.domain.models import Action, NewRun, Run, RunId
 from runtrack.errors import AlreadyExists
 from runtrack.service.run_names import generate_run_name
+from runtrack.storage import run_details
 from runtrack.storage.db import Database
 from runtrack.storage.repository import Repository
 
@@ -40,9 +41,7 @@ class RunsService:
     async def get_run_with_root(self, run_id: RunId) -> tuple[Run, Action]:
         """A run and its root action (with attempts), read in one transaction."""
         async with self.db.read() as conn:
-            run = await self.repo.runs.get_run(conn, run_id)
-            root = await self.repo.runs.get_action(conn, run_id, ROOT_ACTION)
-            return run, root
+            return await run_details.get_run_with_root(conn, self.repo.runs, run_id)
 
     async def get_action(self, run_id: RunId, name: str) -> Action:
         async with self.db.read() as conn:

@@ -141,6 +141,10 @@ class RunStore:
         )
         return [rows.action_from_row(run_id, r) for r in result]
 
+    async def attempts_of(self, conn: AsyncConnection, action_pk: int) -> tuple[Attempt, ...]:
+        """An action's attempts with their phase transitions and cluster events."""
+        return await self._attempts(conn, action_pk)
+
     async def _attempts(self, conn: AsyncConnection, action_pk: int) -> tuple[Attempt, ...]:
         att_rows = (
             await conn.execute(

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from runtrack.domain.models import NewRun, Run, RunId, TaskRef
 from runtrack.domain.phases import Phase
 from runtrack.service.container import Services
-from runtrack.storage.tables import actions, attempts, phase_transitions, runs
+from runtrack.storage.tables import actions, attempts, cluster_events, phase_transitions, runs
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 ORG, PROJECT, DOMAIN = "acme", "proj", "dev"
@@ -30,6 +30,8 @@ async def put_run(
     task: str = "env.main",
     project: str = PROJECT,
     created_by: str = "alice",
+    trigger: str | None = None,
+    version: str = "v1",
 ) -> Run:
     created = T0 + timedelta(minutes=minute)
     started = created + timedelta(seconds=5) if phase is not Phase.QUEUED else None
@@ -38,7 +40,8 @@ async def put_run(
         id=RunId(ORG, project, DOMAIN, name),
         created_by=created_by,
         labels=labels or {},
-        task=TaskRef(name=task, version="v1", type="python"),
+        task=TaskRef(name=task, version=version, type="python"),
+        trigger_name=trigger,
     )
     count = n_attempts if started else 0
     async with svc.db.write() as conn:
@@ -73,6 +76,12 @@ async def put_run(
             ).scalar_one()
             await conn.execute(
                 phase_transitions.insert().values(attempt_id=att_pk, phase=int(Phase.RUNNING), start_time=started)
+            )
+            await conn.execute(
+                cluster_events.insert().values(
+                    attempt_id=att_pk, occurred_at=started, message=f"pulled image for attempt {n}",
+                    type="NORMAL", reason="Pulled", source="kubelet", count=1, fingerprint=f"pulled-{n}",
+                )
             )
         return await svc.repo.runs.get_run(conn, new.id)
 

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from pathlib import Path
 
+from flyteidl2.task import task_definition_pb2 as td
+from flyteidl2.task import task_service_pb2 as ts
+
+from runtrack.domain.models import RunId
 from runtrack.domain.phases import Phase
 from runtrack.service.container import Services
+from tests.api.connect.clients import task_client
 from tests.api.connect.sdk import cli, ok, sdk
 from tests.api.connect.states import put_child, put_run
 from tests.support import ServerProcess
@@ -65,6 +71,9 @@ async def test_sdk_lists_and_reads_runs_and_actions(services: Services, server: 
     assert [a["phase"] for a in action["attempts"]] == ["ACTION_PHASE_FAILED", "ACTION_PHASE_FAILED"]
     assert action["attempts"][1]["phaseTransitions"][0]["phase"] == "ACTION_PHASE_RUNNING"
     assert action["attempts"][1]["logInfo"][0]["uri"] == "http://logs/rf/2"
+    event = action["attempts"][1]["clusterEvents"][0]
+    assert event["message"] == "pulled image for attempt 2" and event["type"] == "TYPE_NORMAL"
+    assert event["reason"] == "Pulled" and event["sourceComponent"] == "kubelet"
     assert action["errorInfo"]["message"] == "boom"
 
     assert res[5]["error"] == "ConnectError" and res[5]["code"] == "NOT_FOUND"
@@ -92,21 +101,46 @@ async def test_cli_get_run_lists_and_shows_runs(services: Services, server: Serv
     assert "NOT FOUND" in missing.stderr.upper()
 
     raw = cli(server.url, tmp_path, "-of", "json-raw", "get", "run", "-p", "proj", "-d", "dev")
-    if raw.returncode == 0 and raw.stdout.strip().startswith(("[", "{")):
-        text = json.dumps(json.loads(raw.stdout)) if raw.stdout.strip() else ""
-        assert "rs2" in text
+    assert raw.returncode == 0, raw.stderr
+    rows = json.loads(re.sub(r"\x1b\[[0-9;]*m", "", raw.stdout))
+    assert sorted(r["action"]["id"]["run"]["name"] for r in rows) == ["rf", "rq", "rr", "rs", "rs2"]
 
 
-async def test_sdk_lists_deployed_tasks(services: Services, server: ServerProcess) -> None:
-    from runtrack.storage.tasks import TaskKey
-
-    for name, version in (("env.train", "v1"), ("env.train", "v2"), ("env.eval", "v1")):
-        spec = {"taskTemplate": {"type": "python", "id": {"name": name, "version": version}}, "shortName": name[4:]}
-        await services.tasks.deploy(TaskKey("acme", "proj", "dev", name, version), spec, by="alice")
-    await services.tasks.deploy(TaskKey("acme", "other", "dev", "env.hidden", "v1"), {"shortName": "x"})
+def test_sdk_lists_tasks_after_deploy_task(server: ServerProcess) -> None:
+    with task_client(server.url) as client:
+        for project, name, version in (
+            ("proj", "env.train", "v1"), ("proj", "env.train", "v2"), ("proj", "env.eval", "v1"),
+            ("other", "env.hidden", "v1"),
+        ):
+            spec = td.TaskSpec(short_name=name[4:])
+            spec.task_template.type = "python"
+            tid = td.TaskIdentifier(org="acme", project=project, domain="dev", name=name, version=version)
+            client.deploy_task(ts.DeployTaskRequest(task_id=tid, spec=spec))
     res = sdk(server.url, {"op": "tasks"}, {"op": "tasks", "kwargs": {"by_task_name": "env.train"}})
     listed = ok(res[0])
     assert sorted((t["pb"]["taskId"]["name"], t["pb"]["taskId"]["version"]) for t in listed) == [
         ("env.eval", "v1"), ("env.train", "v1"), ("env.train", "v2"),
     ]
     assert {t["pb"]["taskId"]["version"] for t in ok(res[1])} == {"v1", "v2"}
+
+
+async def test_sdk_abort(services: Services, server: ServerProcess) -> None:
+    await put_run(services, "running", Phase.RUNNING, minute=0)
+    await put_child(services, "running", "c1", Phase.RUNNING)
+    await put_run(services, "done", Phase.SUCCEEDED, minute=1)
+    res = sdk(
+        server.url,
+        {"op": "abort", "kwargs": {"name": "running", "reason": "no longer needed"}},
+        {"op": "abort", "kwargs": {"name": "done", "reason": "too late"}},
+        {"op": "run_details", "kwargs": {"name": "running"}},
+        {"op": "run", "kwargs": {"name": "done"}},
+        {"op": "action", "kwargs": {"run_name": "running", "name": "c1"}},
+    )
+    assert ok(res[0]) is None and ok(res[1]) is None
+    details = ok(res[2])
+    assert details["pb"]["action"]["status"]["phase"] == "ACTION_PHASE_ABORTED"
+    assert details["pb"]["action"]["abortInfo"]["reason"] == "no longer needed"
+    assert ok(res[3])["phase"] == "succeeded"
+    assert ok(res[4])["phase"] == "aborted"
+    run = await services.runs.get_run(RunId("acme", "proj", "dev", "running"))
+    assert run.phase is Phase.ABORTED and run.abort is not None and run.abort.reason == "no longer needed"

@@ -28,7 +28,6 @@ from runtrack.service.queries import ACTIONS_DEFAULT_SORT
 from runtrack.storage.tasks import TaskKey
 
 Ctx = RequestContext[Any, Any]
-ACTION_SORTS = ACTION_SORT_ALIASES
 
 
 class RunServiceImpl(RunWatchMixin, RunService):  # type: ignore[misc]
@@ -60,6 +59,18 @@ class RunServiceImpl(RunWatchMixin, RunService):  # type: ignore[misc]
         task = await self.svc.tasks.get(key)
         spec = out.from_json(task.spec, td.TaskSpec())
         return req_in.task_ref_from_spec(spec, tid)
+
+    async def abort_run(self, request: rs.AbortRunRequest, ctx: Ctx) -> rs.AbortRunResponse:
+        """Abort the run's non-terminal actions and the run; a terminal run stays as it is."""
+        validate(request)
+        await self.svc.executor.abort_run(out.run_id_from_pb(request.run_id), request.reason, caller_of(ctx))
+        return rs.AbortRunResponse()
+
+    async def abort_action(self, request: rs.AbortActionRequest, ctx: Ctx) -> rs.AbortActionResponse:
+        validate(request)
+        run_id = out.run_id_from_pb(request.action_id.run)
+        await self.svc.executor.abort_action(run_id, request.action_id.name, request.reason, caller_of(ctx))
+        return rs.AbortActionResponse()
 
     async def get_run_details(self, request: rs.GetRunDetailsRequest, ctx: Ctx) -> rs.GetRunDetailsResponse:
         validate(request)
@@ -101,7 +112,7 @@ class RunServiceImpl(RunWatchMixin, RunService):  # type: ignore[misc]
         run_id = out.run_id_from_pb(request.run_id)
         q = list_request_to_query(
             request.request, caller=caller_of(ctx) or None, allowed=ACTION_FIELDS,
-            sort_aliases=ACTION_SORTS, default_sort=ACTIONS_DEFAULT_SORT,
+            sort_aliases=ACTION_SORT_ALIASES, default_sort=ACTIONS_DEFAULT_SORT,
         )
         page = await self.svc.queries.list_actions(run_id, q.filter, q.limit, q.cursor, sort=q.sort)
         return rs.ListActionsResponse(actions=[out.action_pb(a) for a in page.items], token=page.next_cursor or "")

@@ -15,12 +15,11 @@ from runtrack.api.connect.errors import caller_of
 from runtrack.api.connect.filters import list_request_to_query
 from runtrack.api.connect.validation import validate
 from runtrack.domain.filters import TASK_FIELDS, Node, Op, Pred, and_
-from runtrack.domain.query import Sort
+from runtrack.domain.query import TASK_SORT_ALIASES, Sort
 from runtrack.service.container import Services
 from runtrack.storage.tasks import TaskScope
 
 Ctx = RequestContext[Any, Any]
-TASK_SORTS = {"created_at": "created_at", "deployed_at": "deployed_at", "name": "name", "version": "version"}
 NEWEST_FIRST = Sort("created_at", descending=True)
 
 
@@ -65,7 +64,7 @@ class TaskServiceImpl(TaskService):  # type: ignore[misc]
                 extra.append(Pred("deployed_by", Op.EQ, known.deployed_by))
         q = list_request_to_query(
             request.request, caller=caller_of(ctx) or None, allowed=TASK_FIELDS,
-            sort_aliases=TASK_SORTS, default_sort=NEWEST_FIRST, extra=and_(*extra),
+            sort_aliases=TASK_SORT_ALIASES, default_sort=NEWEST_FIRST, extra=and_(*extra),
         )
         page = await self.svc.queries.list_tasks(q)
         return ts_pb.ListTasksResponse(tasks=[conv.task_pb(t) for t in page.items], token=page.next_cursor or "")
@@ -75,7 +74,7 @@ class TaskServiceImpl(TaskService):  # type: ignore[misc]
         page_limit(request.request)
         q = list_request_to_query(
             request.request, caller=caller_of(ctx) or None, allowed=TASK_FIELDS,
-            sort_aliases=TASK_SORTS, default_sort=NEWEST_FIRST,
+            sort_aliases=TASK_SORT_ALIASES, default_sort=NEWEST_FIRST,
             extra=_scope_filter(conv.versions_scope(request.task_name)),
         )
         page = await self.svc.queries.list_tasks(q)
