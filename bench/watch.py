@@ -21,11 +21,17 @@ import argparse
 import asyncio
 import re
 import statistics
+import sys
 import time
 import uuid
+from pathlib import Path
 from urllib.parse import urlparse
 
 import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import write_section
 
 ORG, PROJECT, DOMAIN = "bench", "watch", "dev"
 
@@ -98,6 +104,8 @@ async def main() -> None:
     ap.add_argument("--watchers", type=int, default=100)
     ap.add_argument("--writes", type=int, default=20)
     ap.add_argument("--interval", type=float, default=0.2, help="seconds between writes")
+    ap.add_argument("--write", metavar="TITLE", help="write the table into bench/RESULTS.md under this title")
+    ap.add_argument("--key", default="watch", help="RESULTS.md section key (e.g. watch-postgres-replicas)")
     args = ap.parse_args()
     write_url = args.write_url or args.url
     u = urlparse(args.url)
@@ -139,21 +147,31 @@ async def main() -> None:
     await asyncio.gather(*(w.task for w in watchers if w.task), return_exceptions=True)
 
     kind = "across replicas" if write_url != args.url else "one replica"
-    print(f"\n{args.watchers} watchers, {args.writes} writes ({kind}); {missing} deliveries missing\n")
-    print("| measure | samples | median ms | p95 ms | p99 ms | max ms |")
-    print("|---|---|---|---|---|---|")
-    print(f"| write → watcher ({kind}) | {len(lat)} | {statistics.median(lat):.1f} | {pct(lat, 95):.1f} | "
-          f"{pct(lat, 99):.1f} | {max(lat):.1f} |")
+    lines = [
+        f"{args.watchers} SSE watchers, {args.writes} writes ({kind}); {missing} deliveries missing.",
+        "",
+        "| measure | samples | median ms | p95 ms | p99 ms | max ms |",
+        "|---|---|---|---|---|---|",
+        f"| write → watcher ({kind}) | {len(lat)} | {statistics.median(lat):.1f} | {pct(lat, 95):.1f} | "
+        f"{pct(lat, 99):.1f} | {max(lat):.1f} |",
+    ]
     if server_ms:
-        print(f"| write, server time | {len(server_ms)} | {statistics.median(server_ms):.1f} | "
-              f"{pct(server_ms, 95):.1f} | {pct(server_ms, 99):.1f} | {max(server_ms):.1f} |")
+        lines.append(
+            f"| the write alone, server time | {len(server_ms)} | {statistics.median(server_ms):.1f} | "
+            f"{pct(server_ms, 95):.1f} | {pct(server_ms, 99):.1f} | {max(server_ms):.1f} |"
+        )
     if args.database_url and args.database_url.startswith("postgres"):
         floor = [x * 1000 for x in await raw_notify_floor(args.database_url, max(20, args.writes))]
-        print(f"| raw pg_notify → LISTEN | {len(floor)} | {statistics.median(floor):.2f} | {pct(floor, 95):.2f} | "
-              f"{pct(floor, 99):.2f} | {max(floor):.2f} |")
+        lines.append(
+            f"| raw pg_notify → LISTEN (asyncpg) | {len(floor)} | {statistics.median(floor):.2f} | "
+            f"{pct(floor, 95):.2f} | {pct(floor, 99):.2f} | {max(floor):.2f} |"
+        )
         ratio = statistics.median(lat) / statistics.median(floor)
-        print(f"\nratio of median delivery to the raw NOTIFY floor: {ratio:.1f}x")
-
+        lines += ["", f"Ratio of the median delivery to the raw NOTIFY floor: {ratio:.1f}x."]
+    md = "\n".join(lines)
+    print("\n" + md)
+    if args.write:
+        write_section(args.key, args.write, md)
 
 if __name__ == "__main__":
     asyncio.run(main())

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -159,7 +160,9 @@ class PgNotifier:
             conn.add_termination_listener(lambda _c: self._wake.set())
             try:
                 await conn.add_listener(CHANNEL, self._on_notify)
-                if not first:
+                if first:
+                    self.hub.continuous_since = time.time()  # other replicas' changes reach us from now on
+                else:
                     self.reconnects += 1
                     log.info("change listener reconnected; resynchronising watchers")
                     self.hub.lost_changes()
