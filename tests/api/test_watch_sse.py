@@ -131,3 +131,17 @@ async def test_a_thousand_abrupt_disconnects_leave_nothing_behind(server: Server
         # The server still serves watchers afterwards.
         async with sse(client, "?snapshot=1") as stream:
             assert (await stream.until("ready"))[0].json["name"] == "busy"
+
+
+async def test_idle_streams_get_keep_alives_that_advance_the_id(server: ServerProcess) -> None:
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+        async with client.stream("GET", "/api/v1/watch?snapshot=0&keepalive=0.2") as resp:
+            lines: list[str] = []
+            async with asyncio.timeout(10):
+                async for line in resp.aiter_lines():
+                    lines.append(line)
+                    if sum(1 for x in lines if x == ": keep-alive") >= 2:
+                        break
+        ids = [int(x[4:]) for x in lines if x.startswith("id: ")]
+        assert len(ids) >= 3  # the ready event and two keep-alives
+        assert ids == sorted(ids) and ids[-1] > ids[0]
