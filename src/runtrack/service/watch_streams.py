@@ -302,6 +302,8 @@ class WatchService:
             while True:
                 batch = await sub.next_batch(keepalive_s or self.keepalive_s)
                 if batch is None:
+                    # Idle: nothing was pending, so every change dispatched until now has been sent.
+                    watermark = time.time()
                     yield RunsEvent("keepalive", watermark=watermark)
                     continue
                 if batch.closed:
