@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
+import pytest
 from flyteidl2.common import identifier_pb2
 from flyteidl2.workflow import run_service_pb2 as rs
 
@@ -145,3 +146,16 @@ async def test_idle_streams_get_keep_alives_that_advance_the_id(server: ServerPr
         ids = [int(x[4:]) for x in lines if x.startswith("id: ")]
         assert lines.count(": keep-alive") >= 2  # after the ready event, two keep-alives
         assert ids == sorted(ids) and ids[-1] > ids[0]
+
+
+async def test_shutdown_ends_open_streams_instead_of_waiting_for_them(server: ServerProcess) -> None:
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+        async with sse(client, "?snapshot=0") as stream:
+            await stream.until("ready")
+            t0 = time.monotonic()
+            await asyncio.to_thread(server.stop)
+            took = time.monotonic() - t0
+            with pytest.raises((EOFError, httpx.HTTPError)):
+                await stream.next()
+    print(f"stopped in {took:.2f}s with a watcher connected")
+    assert took < 10  # the grace period is 30 s; the stream must not hold the shutdown

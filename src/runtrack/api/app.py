@@ -99,6 +99,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
             log.info("schema ready", extra={"fields": {"from": before, "to": after}})
         await svc.fanout.start()
         rest_watch.install_metrics(metrics, svc.watch.hub)
+        rest_watch.end_streams_on_shutdown(svc.watch.hub)
         start_background(svc, supervisor)
         log.info(
             "runtrack serving",

@@ -200,6 +200,14 @@ class WatchHub:
         for sub in self._wide:
             sub.mark_resync()
 
+    def close_all(self) -> None:
+        """End every stream (the server is shutting down); clients reconnect elsewhere."""
+        for subs in list(self._by_run.values()):
+            for sub in subs:
+                sub.close()
+        for sub in list(self._wide):
+            sub.close()
+
     def can_resume(self, since: float) -> bool:
         """Whether this process saw every change (deletes included) since wall time ``since``."""
         return since >= self.continuous_since and since >= self.deletes_since

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 from collections.abc import AsyncIterator, Callable
+from types import FrameType
 from typing import Any
 
 from fastapi import APIRouter, Depends, Header, Query
@@ -163,3 +165,25 @@ class WatchCollector(Collector):
 
 def install_metrics(metrics: Metrics, hub: WatchHub) -> None:
     metrics.registry.register(WatchCollector(hub))
+
+
+def end_streams_on_shutdown(hub: WatchHub) -> None:
+    """On SIGTERM/SIGINT, end every watch stream at once, then let the server's own handler run.
+
+    The server waits for open responses before it stops; watch streams never finish by themselves,
+    so without this a shutdown would wait for its whole grace period.
+    """
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        previous = signal.getsignal(sig)
+        if not callable(previous):
+            continue
+
+        def handler(signum: int, frame: FrameType | None, previous: Any = previous) -> None:
+            loop.call_soon_threadsafe(hub.close_all)
+            previous(signum, frame)
+
+        try:
+            signal.signal(sig, handler)
+        except ValueError:  # not the main thread (an app run inside a test): nothing to chain
+            return
