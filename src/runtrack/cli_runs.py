@@ -179,3 +179,26 @@ def get(
     typer.echo("actions:")
     for a in actions:
         typer.echo(f"  {a['name']:<24} {a['status']:<10} {a['phase']:<22} attempts={a['attempts']}")
+
+
+@runs_app.command("watch")
+def watch(
+    status: StatusOpt = None,
+    project: ProjectOpt = None,
+    domain: DomainOpt = None,
+    org: OrgOpt = None,
+    created_by: CreatedByOpt = None,
+    name: NameOpt = None,
+    label: LabelOpt = None,
+    filter_query: FilterQueryOpt = None,
+    snapshot: Annotated[int, typer.Option("--snapshot", help="Matching runs to show first (0-200).")] = 20,
+    url: UrlOpt = DEFAULT_URL,
+    user: UserOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per event.")] = False,
+) -> None:
+    """Follow changes of matching runs as they happen (GET /api/v1/watch); reconnects and resumes."""
+    from runtrack.cli_watch import follow
+
+    client = ApiClient(url, user=user)
+    params = filter_params(status, project, domain, org, created_by, name, label, filter_query)
+    follow(client, [*params, ("snapshot", snapshot)], as_json=as_json)

@@ -24,6 +24,7 @@ from runtrack.api.rest import executor as rest_executor
 from runtrack.api.rest import fleet as rest_fleet
 from runtrack.api.rest import logs as rest_logs
 from runtrack.api.rest import runs as rest_runs
+from runtrack.api.rest import watch as rest_watch
 from runtrack.config import Settings
 from runtrack.errors import RuntrackError
 from runtrack.service.background import Supervisor
@@ -97,6 +98,9 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
         if settings.migrate_on_start:
             before, after = await migrate.upgrade(svc.db)
             log.info("schema ready", extra={"fields": {"from": before, "to": after}})
+        await svc.fanout.start()
+        rest_watch.install_metrics(metrics, svc.watch.hub)
+        rest_watch.end_streams_on_shutdown(svc.watch.hub)
         start_background(svc, supervisor)
         log.info(
             "runtrack serving",
@@ -106,6 +110,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
             yield
         finally:
             await supervisor.stop()
+            await svc.fanout.stop()
             if services is None:
                 await svc.close()
 
@@ -142,6 +147,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
     app.include_router(health.router)
     app.include_router(rest_fleet.router)
     app.include_router(rest_runs.router)
+    app.include_router(rest_watch.router)
     app.include_router(rest_executor.router)
     app.include_router(rest_logs.router)
     app.include_router(rest_concurrency.router)

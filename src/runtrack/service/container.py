@@ -8,12 +8,16 @@ from runtrack.config import Settings
 from runtrack.service.cleanup import LogCleanup
 from runtrack.service.delete import DeleteService
 from runtrack.service.executor import ExecutorService
-from runtrack.service.notifier import Notifier, NullNotifier
+from runtrack.service.fanout_local import LocalNotifier
+from runtrack.service.fanout_pg import PgNotifier
+from runtrack.service.notifier import Notifier
 from runtrack.service.queries import QueriesService
 from runtrack.service.retention import RetentionService
 from runtrack.service.runs import RunsService
 from runtrack.service.stats import StatsService
 from runtrack.service.tasks import TasksService
+from runtrack.service.watch import WatchHub
+from runtrack.service.watch_streams import WatchService
 from runtrack.storage.db import Database, create_database
 from runtrack.storage.fleet import CleanupStore, FleetStore
 from runtrack.storage.repository import Repository
@@ -28,6 +32,8 @@ class Services:
     notifier: Notifier
     queries: QueriesService
     tasks: TasksService
+    fanout: LocalNotifier | PgNotifier
+    watch: WatchService
     executor: ExecutorService = field(init=False)
     stats: StatsService = field(init=False)
     deletes: DeleteService = field(init=False)
@@ -56,16 +62,23 @@ class Services:
     def build(cls, settings: Settings) -> Services:
         db = create_database(settings)
         repo = Repository()
-        notifier: Notifier = NullNotifier()
+        queries = QueriesService(db)
+        hub = WatchHub()
+        fanout: LocalNotifier | PgNotifier = LocalNotifier(hub)
+        if db.is_postgres:
+            fanout = PgNotifier(hub, settings.database_url)
         return cls(
             settings=settings,
             db=db,
             repo=repo,
             runs=RunsService(db, repo),
-            notifier=notifier,
-            queries=QueriesService(db),
+            notifier=fanout,
+            queries=queries,
             tasks=TasksService(db),
+            fanout=fanout,
+            watch=WatchService(db, repo, hub, list_runs=queries.list_runs),
         )
 
     async def close(self) -> None:
+        await self.fanout.stop()
         await self.db.dispose()

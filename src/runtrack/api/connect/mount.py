@@ -8,6 +8,7 @@ from fastapi import FastAPI
 
 from runtrack.api.connect import codecs
 from runtrack.api.connect.errors import ErrorInterceptor
+from runtrack.api.connect.run_watch import DisconnectAware
 
 
 def mount_service(app: FastAPI, asgi_cls: Any, implementation: Any) -> None:
@@ -18,4 +19,4 @@ def mount_service(app: FastAPI, asgi_cls: Any, implementation: Any) -> None:
     service_app = asgi_cls(implementation, interceptors=(ErrorInterceptor(),), compressions=codecs.compressions())
     # The generated constructors do not take codecs; the base class keeps them by name.
     service_app._codecs = {c.name(): c for c in codecs.codecs()}
-    app.mount(service_app.path, service_app)
+    app.mount(service_app.path, DisconnectAware(service_app))

@@ -19,6 +19,7 @@ from runtrack.api.connect import convert_run_requests as req_in
 from runtrack.api.connect import convert_runs as out
 from runtrack.api.connect.errors import caller_of
 from runtrack.api.connect.filters import list_request_to_query
+from runtrack.api.connect.run_watch import RunWatchMixin
 from runtrack.api.connect.validation import validate
 from runtrack.domain.filters import ACTION_FIELDS
 from runtrack.domain.models import ROOT_ACTION, RunId, TaskRef
@@ -30,7 +31,7 @@ from runtrack.storage.tasks import TaskKey
 Ctx = RequestContext[Any, Any]
 
 
-class RunServiceImpl(RunService):  # type: ignore[misc]
+class RunServiceImpl(RunWatchMixin, RunService):  # type: ignore[misc]
     """The unary RunService methods. ``services`` returns the running app's service container."""
 
     def __init__(self, services: Callable[[], Services]) -> None:

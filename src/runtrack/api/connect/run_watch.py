@@ -1,0 +1,255 @@
+"""flyteidl2 ``RunService`` server streams: WatchRuns, WatchRunDetails, WatchActions,
+WatchActionDetails and WatchClusterEvents (a mixin of :class:`RunServiceImpl`).
+
+Each stream sends the current state at once, then every change. Details streams end after the
+terminal message (the flyte SDK re-subscribes to a stream that ends earlier). On an idle stream
+a keep-alive goes out every ``keepalive_s``: the last details message again (idempotent for
+readers) or an empty list message. When the client goes away the stream ends at once (see
+:class:`DisconnectAware`) and releases its subscription.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextvars import ContextVar
+from typing import Any
+
+from connectrpc.request import RequestContext
+from flyteidl2.workflow import run_definition_pb2 as rd
+from flyteidl2.workflow import run_service_pb2 as rs
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from runtrack.api.connect import convert_runs as out
+from runtrack.api.connect.errors import caller_of
+from runtrack.api.connect.filters import filters_to_node
+from runtrack.api.connect.validation import validate
+from runtrack.domain.filter_eval import matches
+from runtrack.domain.filters import ACTION_FIELDS, And, Node, Not, Op, Or, Pred, and_, prepare
+from runtrack.domain.models import ROOT_ACTION, Action, Run
+from runtrack.service.container import Services
+from runtrack.service.notifier import Change
+from runtrack.service.watch_streams import Disconnect, RunDetailsState
+
+Ctx = RequestContext[Any, Any]
+WATCH_RUNS_SNAPSHOT = 100
+
+_DISCONNECT: ContextVar[Disconnect | None] = ContextVar("runtrack_disconnect", default=None)
+
+
+class DisconnectAware:
+    """ASGI wrapper that tells a running stream its client went away.
+
+    connectrpc notices a disconnect only when the next message is sent; an idle watch would hold
+    its subscription until then. This wrapper fires a :class:`Disconnect` (found by the handler
+    through a context variable) as soon as the server reports ``http.disconnect``.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.app, name)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        stop = Disconnect()
+        token = _DISCONNECT.set(stop)
+
+        async def watched_receive() -> Message:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                stop.fire()
+            return message
+
+        try:
+            await self.app(scope, watched_receive, send)
+        finally:
+            _DISCONNECT.reset(token)
+
+
+def _stop() -> Disconnect | None:
+    return _DISCONNECT.get()
+
+
+def _action_value(a: Action, field: str) -> Any:
+    if field == "parent_name":
+        return a.parent
+    if field == "task_name":
+        return a.task.name if a.task else None
+    if field == "task_version":
+        return a.task.version if a.task else None
+    return getattr(a, field, None)
+
+
+def action_matches(node: Node | None, a: Action) -> bool:
+    """The filter language evaluated on an action (the ACTION_FIELDS allowlist)."""
+    if node is None:
+        return True
+    if isinstance(node, And):
+        return all(action_matches(i, a) for i in node.items)
+    if isinstance(node, Or):
+        return any(action_matches(i, a) for i in node.items)
+    if isinstance(node, Not):
+        return not action_matches(node.item, a)
+    assert isinstance(node, Pred)
+    v = _action_value(a, node.field)
+    if node.op is Op.NE:
+        return v is None or v != node.value
+    if node.op is Op.NOT_IN:
+        return v is None or v not in node.value
+    if v is None:
+        return False
+    if node.op is Op.EQ:
+        return bool(v == node.value)
+    if node.op is Op.IN:
+        return v in node.value
+    if node.op is Op.EXISTS:
+        return bool(v != "")
+    if node.op in (Op.CONTAINS, Op.ICONTAINS):
+        return str(node.value).lower() in str(v).lower() if node.op is Op.ICONTAINS else str(node.value) in str(v)
+    if node.op is Op.ENDS_WITH:
+        return str(v).endswith(str(node.value))
+    compare: dict[Op, Callable[[Any, Any], bool]] = {
+        Op.LT: lambda x, y: x < y, Op.LTE: lambda x, y: x <= y, Op.GT: lambda x, y: x > y, Op.GTE: lambda x, y: x >= y
+    }
+    return bool(compare[node.op](v, node.value))
+
+
+def _eq(field: str, value: str) -> Pred | None:
+    return Pred(field, Op.EQ, value) if value else None
+
+
+def watch_runs_scope(req: rs.WatchRunsRequest) -> Node | None:
+    which = req.WhichOneof("target")
+    if which == "org":
+        return _eq("org", req.org)
+    if which == "project_id":
+        p = req.project_id
+        return and_(_eq("org", p.organization), _eq("project", p.name), _eq("domain", p.domain))
+    if which == "task_id":
+        t = req.task_id
+        return and_(
+            _eq("org", t.org), _eq("project", t.project), _eq("domain", t.domain),
+            _eq("task_name", t.name), _eq("task_version", t.version),
+        )
+    return None  # a cluster: every run (runs are not assigned to clusters here)
+
+
+def _run_details_msg(state: RunDetailsState) -> rs.WatchRunDetailsResponse:
+    return rs.WatchRunDetailsResponse(details=out.run_details_pb(state.run, state.root))
+
+
+def _root_details_msg(state: RunDetailsState) -> rs.WatchActionDetailsResponse:
+    return rs.WatchActionDetailsResponse(details=out.action_details_pb(state.root, run=state.run))
+
+
+def _action_details_msg(action: Action) -> rs.WatchActionDetailsResponse:
+    return rs.WatchActionDetailsResponse(details=out.action_details_pb(action))
+
+
+class RunWatchMixin:
+    """The Watch* methods; the class using it provides ``svc``."""
+
+    @property
+    def svc(self) -> Services:
+        raise NotImplementedError
+
+    async def watch_run_details(
+        self, request: rs.WatchRunDetailsRequest, ctx: Ctx
+    ) -> AsyncIterator[rs.WatchRunDetailsResponse]:
+        validate(request)
+        run_id = out.run_id_from_pb(request.run_id)
+        last: rs.WatchRunDetailsResponse | None = None
+        async for item in self.svc.watch.run_details(run_id, _stop()):
+            if isinstance(item, RunDetailsState):
+                last = self.svc.watch.renders.get(item, _run_details_msg)
+            if last is not None:
+                yield last
+
+    async def watch_action_details(
+        self, request: rs.WatchActionDetailsRequest, ctx: Ctx
+    ) -> AsyncIterator[rs.WatchActionDetailsResponse]:
+        validate(request)
+        run_id = out.run_id_from_pb(request.action_id.run)
+        name = request.action_id.name
+        last: rs.WatchActionDetailsResponse | None = None
+        if name == ROOT_ACTION:
+            async for item in self.svc.watch.run_details(run_id, _stop()):
+                if isinstance(item, RunDetailsState):
+                    last = self.svc.watch.renders.get(item, _root_details_msg)
+                if last is not None:
+                    yield last
+            return
+        async for action in self.svc.watch.action_details(run_id, name, _stop()):
+            if isinstance(action, Action):
+                last = self.svc.watch.renders.get(action, _action_details_msg)
+            if last is not None:
+                yield last
+
+    async def watch_actions(
+        self, request: rs.WatchActionsRequest, ctx: Ctx
+    ) -> AsyncIterator[rs.WatchActionsResponse]:
+        validate(request)
+        run_id = out.run_id_from_pb(request.run_id)
+        node = prepare(filters_to_node(request.filter, ACTION_FIELDS), caller_of(ctx) or None, ACTION_FIELDS)
+        async for item in self.svc.watch.actions(run_id, _stop()):
+            if not isinstance(item, list):
+                yield rs.WatchActionsResponse()
+                continue
+            yield rs.WatchActionsResponse(
+                enriched_actions=[
+                    rd.EnrichedAction(action=out.action_pb(a), meets_filter=action_matches(node, a)) for a in item
+                ]
+            )
+
+    async def watch_runs(self, request: rs.WatchRunsRequest, ctx: Ctx) -> AsyncIterator[rs.WatchRunsResponse]:
+        validate(request)
+        node = prepare(watch_runs_scope(request), caller_of(ctx) or None)
+        scope = _scope_filter(node)
+
+        def match(run: Run) -> bool:
+            return matches(node, run)
+
+        batch: list[rd.Run] = []
+        live = False  # the snapshot goes out as one message; after it, every change at once
+        async for ev in self.svc.watch.runs(node, match, scope=scope, snapshot_limit=WATCH_RUNS_SNAPSHOT, stop=_stop()):
+            if ev.kind == "run" and ev.run is not None:
+                batch.append(self.svc.watch.renders.get(ev.run, out.run_pb))
+                if not live and len(batch) < WATCH_RUNS_SNAPSHOT:
+                    continue
+            live = live or ev.kind == "ready"
+            if batch or ev.kind in ("ready", "keepalive"):
+                yield rs.WatchRunsResponse(runs=batch)
+                batch = []
+
+    async def watch_cluster_events(
+        self, request: rs.WatchClusterEventsRequest, ctx: Ctx
+    ) -> AsyncIterator[rs.WatchClusterEventsResponse]:
+        validate(request)
+        run_id = out.run_id_from_pb(request.id.run)
+        sent: dict[tuple[Any, ...], int] = {}
+        first = True
+        async for item in self.svc.watch.cluster_events(run_id, request.id.name, request.attempt, _stop()):
+            if not isinstance(item, list):
+                yield rs.WatchClusterEventsResponse()
+                continue
+            fresh = []
+            for att in item[0].attempt_list:
+                if request.attempt and att.attempt != request.attempt:
+                    continue
+                for pb, e in zip(out.attempt_pb(att).cluster_events, att.cluster_events, strict=True):
+                    key = (att.attempt, e.occurred_at, e.message, e.reason, e.type, e.source)
+                    if sent.get(key) != e.count:
+                        sent[key] = e.count
+                        fresh.append(pb)
+            if fresh or first:
+                yield rs.WatchClusterEventsResponse(cluster_events=fresh)
+            first = False
+
+
+def _scope_filter(node: Node | None) -> Callable[[Change], bool] | None:
+    from runtrack.api.rest.watch import scope_of
+
+    return scope_of(node)
