@@ -92,7 +92,7 @@ PG_ATTEMPTS = """
 INSERT INTO attempts (id, action_id, attempt, phase, version, start_time, end_time, error_kind, error_message,
   cluster, last_heartbeat_at, created_at, updated_at)
 SELECT a.id, a.id, 1, a.phase, 3, a.started_at, a.ended_at, a.error_kind, a.error_message,
-  'cluster-' || (a.run_id % 3), a.updated_at, a.created_at, a.updated_at
+  'cluster-' || (a.run_id % 3), NULL, a.created_at, a.updated_at
 FROM actions a WHERE a.run_id BETWEEN :lo AND :hi AND a.phase <> 1
 """
 

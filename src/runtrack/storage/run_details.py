@@ -6,8 +6,6 @@ cluster events) follow only when there are any.
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -29,7 +27,7 @@ async def get_run_with_root(conn: AsyncConnection, store: RunStore, run_id: RunI
     if row is None:
         raise NotFound(f"run {run_id} not found")
     m = row._mapping
-    run_row = SimpleNamespace(**{c.key: m[f"r_{c.key}"] for c in runs.c})
-    action_row = SimpleNamespace(**{c.key: m[f"a_{c.key}"] for c in actions.c})
-    attempt_list = await store.attempts_of(conn, action_row.id)
+    run_row = {c.key: m[f"r_{c.key}"] for c in runs.c}
+    action_row = {c.key: m[f"a_{c.key}"] for c in actions.c}
+    attempt_list = await store.attempts_of(conn, action_row["id"])
     return rows.run_from_row(run_row), rows.action_from_row(run_id, action_row, attempt_list)
