@@ -57,11 +57,20 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
-        """A read transaction (a consistent snapshot on PostgreSQL)."""
+        """A connection for reading.
+
+        SQLite: a deferred read transaction (one snapshot for all statements). PostgreSQL: autocommit,
+        which saves the BEGIN and COMMIT round trips; at READ COMMITTED every statement takes its own
+        snapshot inside a transaction too, so nothing is lost. Never write through it.
+        """
         try:
             async with self.engine.connect() as conn:
-                async with conn.begin():
+                if self.is_postgres:
+                    conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
                     yield conn
+                else:
+                    async with conn.begin():
+                        yield conn
         except Exception as exc:
             if _is_unavailable(exc):
                 raise Unavailable(f"database unavailable: {type(exc).__name__}") from exc
