@@ -1,4 +1,4 @@
-"""A plain-Python evaluation of a validated filter against a run.
+"""A plain-Python evaluation of a validated filter against a run or an action.
 
 It states the meaning of the filter language in a few lines, and the SQL compiler is checked
 against it. Semantics: a missing value (NULL, an absent label) never equals, compares or contains
@@ -8,10 +8,11 @@ anything, and always counts as "not equal" / "not in"; every predicate is true o
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from runtrack.domain.filters import LABEL_PREFIX, And, Node, Not, Op, Or, Pred
-from runtrack.domain.models import Run
+from runtrack.domain.filters import LABEL_PREFIX, And, Node, Not, Op, Or
+from runtrack.domain.models import Action, Run
 
 
 def run_value(run: Run, field: str) -> Any:
@@ -57,18 +58,37 @@ def _leaf(op: Op, v: Any, want: Any) -> bool:
     raise AssertionError(op)
 
 
-def matches(node: Node | None, run: Run) -> bool:
-    """Whether ``run`` satisfies the (validated, ``me``-resolved) filter."""
+def action_value(action: Action, field: str) -> Any:
+    """The value of an ACTION_FIELDS field on an action (None when missing)."""
+    if field == "parent_name":
+        return action.parent
+    if field == "task_name":
+        return action.task.name if action.task else None
+    if field == "task_version":
+        return action.task.version if action.task else None
+    return getattr(action, field, None)
+
+
+def _evaluate(node: Node | None, value_of: Callable[[str], Any]) -> bool:
     if node is None:
         return True
     if isinstance(node, And):
-        return all(matches(i, run) for i in node.items)
+        return all(_evaluate(i, value_of) for i in node.items)
     if isinstance(node, Or):
-        return any(matches(i, run) for i in node.items)
+        return any(_evaluate(i, value_of) for i in node.items)
     if isinstance(node, Not):
-        return not matches(node.item, run)
-    assert isinstance(node, Pred)
-    v = run_value(run, node.field)
+        return not _evaluate(node.item, value_of)
+    v = value_of(node.field)
     if node.field.startswith(LABEL_PREFIX) and node.op is Op.EXISTS:
         return v is not None  # a label with an empty value exists
     return _leaf(node.op, v, node.value)
+
+
+def matches(node: Node | None, run: Run) -> bool:
+    """Whether ``run`` satisfies the (validated, ``me``-resolved) filter."""
+    return _evaluate(node, lambda field: run_value(run, field))
+
+
+def action_matches(node: Node | None, action: Action) -> bool:
+    """Whether ``action`` satisfies a filter validated against ACTION_FIELDS."""
+    return _evaluate(node, lambda field: action_value(action, field))

@@ -23,8 +23,8 @@ from runtrack.api.connect import convert_runs as out
 from runtrack.api.connect.errors import caller_of
 from runtrack.api.connect.filters import filters_to_node
 from runtrack.api.connect.validation import validate
-from runtrack.domain.filter_eval import matches
-from runtrack.domain.filters import ACTION_FIELDS, And, Node, Not, Op, Or, Pred, and_, prepare
+from runtrack.domain.filter_eval import action_matches, matches
+from runtrack.domain.filters import ACTION_FIELDS, Node, Op, Pred, and_, prepare
 from runtrack.domain.models import ROOT_ACTION, Action, Run
 from runtrack.service.container import Services
 from runtrack.service.notifier import Change
@@ -71,50 +71,6 @@ class DisconnectAware:
 
 def _stop() -> Disconnect | None:
     return _DISCONNECT.get()
-
-
-def _action_value(a: Action, field: str) -> Any:
-    if field == "parent_name":
-        return a.parent
-    if field == "task_name":
-        return a.task.name if a.task else None
-    if field == "task_version":
-        return a.task.version if a.task else None
-    return getattr(a, field, None)
-
-
-def action_matches(node: Node | None, a: Action) -> bool:
-    """The filter language evaluated on an action (the ACTION_FIELDS allowlist)."""
-    if node is None:
-        return True
-    if isinstance(node, And):
-        return all(action_matches(i, a) for i in node.items)
-    if isinstance(node, Or):
-        return any(action_matches(i, a) for i in node.items)
-    if isinstance(node, Not):
-        return not action_matches(node.item, a)
-    assert isinstance(node, Pred)
-    v = _action_value(a, node.field)
-    if node.op is Op.NE:
-        return v is None or v != node.value
-    if node.op is Op.NOT_IN:
-        return v is None or v not in node.value
-    if v is None:
-        return False
-    if node.op is Op.EQ:
-        return bool(v == node.value)
-    if node.op is Op.IN:
-        return v in node.value
-    if node.op is Op.EXISTS:
-        return bool(v != "")
-    if node.op in (Op.CONTAINS, Op.ICONTAINS):
-        return str(node.value).lower() in str(v).lower() if node.op is Op.ICONTAINS else str(node.value) in str(v)
-    if node.op is Op.ENDS_WITH:
-        return str(v).endswith(str(node.value))
-    compare: dict[Op, Callable[[Any, Any], bool]] = {
-        Op.LT: lambda x, y: x < y, Op.LTE: lambda x, y: x <= y, Op.GT: lambda x, y: x > y, Op.GTE: lambda x, y: x >= y
-    }
-    return bool(compare[node.op](v, node.value))
 
 
 def _eq(field: str, value: str) -> Pred | None:
