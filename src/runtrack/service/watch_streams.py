@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
+from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
@@ -169,6 +170,14 @@ class WatchService:
         self, run_id: RunId, name: str, stop: Disconnect | None = None
     ) -> AsyncGenerator[Action | _KeepAlive, None]:
         """An action with its attempts now, then on every change; ends after a terminal phase."""
+        async with aclosing(self._follow_action(run_id, name, lambda a: a.phase.terminal, stop)) as items:
+            async for item in items:
+                yield item
+
+    async def _follow_action(
+        self, run_id: RunId, name: str, done: Callable[[Action], bool], stop: Disconnect | None
+    ) -> AsyncGenerator[Action | _KeepAlive, None]:
+        """An action (with attempts) now, then whenever it changed, until ``done`` says so."""
         pk = await self._run_pk(run_id)
         sub = self._subscribe_action(pk, name, stop)
         try:
@@ -176,7 +185,7 @@ class WatchService:
             if last is None:
                 raise NotFound(f"action {name!r} of run {run_id} not found")
             yield last
-            while not last.phase.terminal:
+            while not done(last):
                 batch = await sub.next_batch(self.keepalive_s)
                 if batch is None:
                     yield KEEPALIVE
@@ -249,29 +258,9 @@ class WatchService:
         Yields the action; the transport picks the attempt's events. Ends after the attempt (or,
         with ``attempt`` 0, the action) is terminal.
         """
-        pk = await self._run_pk(run_id)
-        sub = self._subscribe_action(pk, name, stop)
-        try:
-            first = await self._load_action(run_id, pk, name, sub.created_seq, True)
-            if first is None:
-                raise NotFound(f"action {name!r} of run {run_id} not found")
-            action = first
-            yield [action]
-            while not _attempt_done(action, attempt):
-                batch = await sub.next_batch(self.keepalive_s)
-                if batch is None:
-                    yield KEEPALIVE
-                    continue
-                if batch.closed:
-                    return
-                fresh = await self._load_action(run_id, pk, name, _max_seq(batch, self.hub), True)
-                if fresh is None:
-                    raise NotFound(f"action {name!r} of run {run_id} was deleted")
-                if fresh != action:
-                    action = fresh
-                    yield [action]
-        finally:
-            self.hub.unsubscribe(sub)
+        async with aclosing(self._follow_action(run_id, name, lambda a: _attempt_done(a, attempt), stop)) as items:
+            async for item in items:
+                yield item if isinstance(item, _KeepAlive) else [item]
 
     # -- runs matching a filter ---------------------------------------------------------------
 
