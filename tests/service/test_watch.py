@@ -69,19 +69,20 @@ async def test_action_details_of_a_terminal_action_ends_after_one_message(servic
 async def test_slow_watcher_gets_the_newest_state_of_every_run(services: Services) -> None:
     seeded = [await seed_run(services, f"s{i}") for i in range(20)]
     stream = services.watch.runs(None, lambda r: True, snapshot_limit=0, keepalive_s=30)
-    assert (await anext(stream)).kind == "ready"
+    assert [ev.kind for ev in await anext(stream)] == ["ready"]
     phases = [Phase.WAITING_FOR_RESOURCES, Phase.INITIALIZING, Phase.RUNNING, Phase.SUCCEEDED]
     for phase in phases:  # the watcher does not read meanwhile
         for run in seeded:
             await set_phase(services, run, phase)
     hub = services.watch.hub
+    await hub.delivered()
     assert hub.stats["coalesced"] >= len(seeded) * (len(phases) - 1)
     final: dict[str, Phase] = {}
     while len(final) < len(seeded) or any(p is not Phase.SUCCEEDED for p in final.values()):
-        ev = await asyncio.wait_for(anext(stream), 5)
-        if ev.kind == "run":
-            assert ev.run is not None
-            final[ev.run.id.name] = ev.run.phase
+        for ev in await asyncio.wait_for(anext(stream), 5):
+            if ev.kind == "run":
+                assert ev.run is not None
+                final[ev.run.id.name] = ev.run.phase
     assert set(final) == {r.id.name for r in seeded}
     await stream.aclose()
     assert hub.subscription_count == 0
@@ -126,5 +127,50 @@ def test_pending_map_is_bounded_and_overflow_is_visible() -> None:
         assert hub.stats["overflows"] >= 1
         hub.unsubscribe(sub)
         assert hub.subscription_count == 0
+
+    asyncio.run(main())
+
+
+def test_prefetch_reads_each_batch_once_before_waking_watchers() -> None:
+    from runtrack.domain.models import RunId
+    from runtrack.service.watch import FreshReads
+
+    async def main() -> None:
+        hub = WatchHub()
+        reads = FreshReads(hub)
+        calls: list[tuple[int, list[int]]] = []
+
+        async def prefetch(seq: int, pks: list[int]) -> None:
+            calls.append((seq, pks))
+            await asyncio.sleep(0.01)  # a database round trip: more changes queue up meanwhile
+            for pk in pks:
+                reads.put(("run", pk), seq, f"run {pk} read at {seq}")
+
+        hub.set_prefetch(prefetch)
+        subs = [hub.subscribe() for _ in range(3)]
+        hub.dispatch([Change(1, RunId("o", "p", "d", "a"), 1)])
+        await asyncio.sleep(0)  # the delivery task starts its read
+        assert calls == [(1, [1])]
+        assert all(not s.pending for s in subs)  # nobody is woken before the read is done
+        hub.dispatch([Change(2, RunId("o", "p", "d", "b"), 1), Change(1, RunId("o", "p", "d", "a"), 2)])
+        hub.dispatch([Change(3, RunId("o", "p", "d", "c"), 1, deleted=True)])
+        await hub.delivered()
+        # The first batch alone, then everything that queued during its read in one statement.
+        assert calls == [(1, [1]), (2, [1, 2])]
+        loads = 0
+
+        async def load() -> str:
+            nonlocal loads
+            loads += 1
+            return "loaded"
+
+        for sub in subs:
+            batch = await sub.next_batch(0.1)
+            assert batch is not None
+            by_pk = {p.change.run_pk: p for p in batch.items}
+            assert sorted(by_pk) == [1, 2, 3] and by_pk[1].change.run_version == 2
+            assert await reads.get(("run", 1), by_pk[1].seq, load) == "run 1 read at 2"
+        assert loads == 0  # every watcher was served the read done ahead
+        assert await reads.get(("run", 1), hub.seq + 1, load) == "loaded"  # a newer change: read again
 
     asyncio.run(main())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -68,6 +69,18 @@ class TimingMiddleware:
             self.metrics.latency.labels(path).observe(time.perf_counter() - start)
 
 
+def settle_heap() -> None:
+    """Move everything alive after start-up (modules, the app, the schema) out of the collector's way.
+
+    About 150,000 objects exist once the libraries are imported; every full collection of the
+    cyclic garbage collector walks them all (about 70 ms here), a pause that would land on
+    whatever is in flight, such as a change on its way to a thousand watchers. Frozen objects are
+    never collected (they live as long as the process anyway) and are no longer walked.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 def _connect_route(path: str) -> str:
     return path if path.startswith("/flyteidl2.") else "other"
 
@@ -102,6 +115,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
         rest_watch.install_metrics(metrics, svc.watch.hub)
         rest_watch.end_streams_on_shutdown(svc.watch.hub)
         start_background(svc, supervisor)
+        settle_heap()
         log.info(
             "runtrack serving",
             extra={"fields": {"database": svc.db.dialect, "version": __version__}},

@@ -15,6 +15,7 @@ woken by the same change, and never serves a read that started before the change
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Hashable, Sequence
@@ -24,6 +25,7 @@ from typing import Any, Generic, TypeVar
 from runtrack.domain.models import ROOT_ACTION, RunId
 from runtrack.service.notifier import Change
 
+log = logging.getLogger("runtrack.watch")
 T = TypeVar("T")
 ObjT = TypeVar("ObjT")
 
@@ -35,6 +37,7 @@ ACTION_LEVEL = "action"  # keyed by (run, action): every action of the run
 class Pending:
     seq: int
     change: Change
+    at: float  # wall time of the dispatch (the same for every watcher handed this change)
 
 
 @dataclass(slots=True)
@@ -78,18 +81,19 @@ class Subscription:
             return change.run_pk
         return (change.run_pk, change.action or ROOT_ACTION)
 
-    def offer(self, seq: int, change: Change) -> None:
+    def offer(self, item: Pending) -> None:
+        change = item.change
         if self.closed or (self.accepts is not None and not self.accepts(change)):
             return
         key = self.key_of(change)
         if key is None:
             return
-        if key in self.pending:
+        old = self.pending.get(key)
+        if old is not None:
             self.coalesced += 1
             self.hub.stats["coalesced"] += 1
-            old = self.pending[key].change
-            if old.deleted:
-                change = old
+            if old.change.deleted:
+                item = Pending(item.seq, old.change, item.at)
         elif len(self.pending) >= self.max_pending:
             # Bounded memory: forget the individual entries and re-read the subject instead.
             self.pending.clear()
@@ -98,7 +102,7 @@ class Subscription:
             self.hub.stats["overflows"] += 1
             self.event.set()
             return
-        self.pending[key] = Pending(seq, change)
+        self.pending[key] = item
         self.event.set()
 
     def mark_resync(self) -> None:
@@ -125,8 +129,19 @@ class Subscription:
         return batch
 
 
+# Reads the runs of a batch of changes before the watchers wake (see WatchHub.set_prefetch).
+Prefetch = Callable[[int, list[int]], Awaitable[None]]
+
+
 class WatchHub:
-    """The registry of subscriptions of this process; fan-outs feed it through :meth:`dispatch`."""
+    """The registry of subscriptions of this process; fan-outs feed it through :meth:`dispatch`.
+
+    Without a prefetch hook, :meth:`dispatch` hands changes to the subscriptions at once. With
+    one (the watch service installs it), a single delivery task drains what was dispatched in
+    batches: it numbers the batch, lets the hook read the changed runs in one statement (so that
+    the watchers it wakes find their record read already, instead of each waiting for a shared
+    read), then hands the changes out in dispatch order. Under a burst the batches simply grow.
+    """
 
     def __init__(self, *, max_pending: int = 10_000, delete_memory: int = 10_000) -> None:
         self.seq = 0
@@ -139,10 +154,17 @@ class WatchHub:
         # Recently deleted runs (wall time seen, run id) so that a resuming stream can report them.
         self.deletes: deque[tuple[float, RunId]] = deque(maxlen=delete_memory)
         self.deletes_since = self.continuous_since
+        self._prefetch: Prefetch | None = None
+        self._queue: list[Change] = []
+        self._delivery: asyncio.Task[None] | None = None
 
     @property
     def subscription_count(self) -> int:
         return len(self._wide) + sum(len(s) for s in self._by_run.values())
+
+    def set_prefetch(self, prefetch: Prefetch | None) -> None:
+        """``prefetch(seq, run_pks)`` reads those runs for the watchers of a batch numbered ``seq``."""
+        self._prefetch = prefetch
 
     def subscribe(
         self,
@@ -172,10 +194,47 @@ class WatchHub:
             if not subs:
                 del self._by_run[sub.run_pk]
 
-    def dispatch(self, changes: Sequence[Change]) -> int:
-        """Hand changes to every interested subscription; returns the sequence number used."""
-        self.seq += 1
-        seq = self.seq
+    def dispatch(self, changes: Sequence[Change]) -> None:
+        """Hand changes to every interested subscription (never blocks, never waits for a watcher)."""
+        if self._prefetch is None:
+            self.seq += 1
+            self._hand_out(self.seq, changes)
+            return
+        self._queue.extend(changes)
+        if self._delivery is None:
+            self._delivery = asyncio.get_running_loop().create_task(self._deliver(), name="runtrack:watch-delivery")
+
+    async def _deliver(self) -> None:
+        try:
+            while self._queue and self._prefetch is not None:
+                changes, self._queue = self._queue, []
+                self.seq += 1
+                seq = self.seq  # reads started from here on see every change of this batch
+                pks = sorted(
+                    {c.run_pk for c in changes if c.action is None and not c.deleted and self._watched(c.run_pk)}
+                )
+                if pks:
+                    try:
+                        await self._prefetch(seq, pks)
+                    except Exception as exc:  # the watchers read for themselves (and report errors)
+                        log.warning("reading changed runs ahead of watchers failed: %s", type(exc).__name__)
+                self._hand_out(seq, changes)
+            if self._queue:  # the hook was removed meanwhile
+                changes, self._queue = self._queue, []
+                self.seq += 1
+                self._hand_out(self.seq, changes)
+        finally:
+            self._delivery = None
+
+    async def delivered(self) -> None:
+        """Wait until everything dispatched so far has been handed to the subscriptions."""
+        while self._delivery is not None:
+            await asyncio.shield(self._delivery)
+
+    def _watched(self, run_pk: int) -> bool:
+        return bool(self._wide) or run_pk in self._by_run
+
+    def _hand_out(self, seq: int, changes: Sequence[Change]) -> None:
         now = time.time()
         for change in changes:
             self.stats["dispatched"] += 1
@@ -183,11 +242,11 @@ class WatchHub:
                 if len(self.deletes) == self.deletes.maxlen:
                     self.deletes_since = self.deletes[0][0]
                 self.deletes.append((now, change.run_id))
+            item = Pending(seq, change, now)
             for sub in self._by_run.get(change.run_pk, ()):
-                sub.offer(seq, change)
+                sub.offer(item)
             for sub in self._wide:
-                sub.offer(seq, change)
-        return seq
+                sub.offer(item)
 
     def lost_changes(self) -> None:
         """The fan-out may have missed changes: every watcher re-reads its subject."""
@@ -219,7 +278,7 @@ class WatchHub:
 @dataclass(slots=True)
 class _Read(Generic[T]):
     seq: int
-    task: asyncio.Task[T]
+    future: asyncio.Future[T]
 
 
 class FreshReads:
@@ -227,6 +286,7 @@ class FreshReads:
 
     ``get(key, min_seq, load)`` returns the result of a ``load`` that started when the hub's
     sequence was at least ``min_seq`` (i.e. after that change was committed and dispatched).
+    ``put`` stores a read done ahead of the watchers (the hub's prefetch).
     """
 
     def __init__(self, hub: WatchHub, max_entries: int = 4096) -> None:
@@ -239,14 +299,14 @@ class FreshReads:
     async def get(self, key: Hashable, min_seq: int, load: Callable[[], Awaitable[T]]) -> T:
         read = self._reads.get(key)
         if read is not None and read.seq >= min_seq:
-            task = read.task
-            if not task.done():
+            future = read.future
+            if not future.done():
                 self.shared += 1
-                result: T = await asyncio.shield(task)
+                result: T = await asyncio.shield(future)
                 return result
-            if not task.cancelled() and task.exception() is None:
+            if not future.cancelled() and future.exception() is None:
                 self.shared += 1
-                done: T = task.result()  # the common case for the 2nd..Nth watcher: no await at all
+                done: T = future.result()  # the common case for the 2nd..Nth watcher: no await at all
                 return done
 
         async def run() -> T:
@@ -254,37 +314,54 @@ class FreshReads:
 
         self.loads += 1
         fresh: asyncio.Task[T] = asyncio.get_running_loop().create_task(run())
-        self._reads[key] = _Read(self.hub.seq, fresh)
+        self._remember(key, _Read(self.hub.seq, fresh))
+        return await asyncio.shield(fresh)
+
+    def put(self, key: Hashable, seq: int, value: object) -> None:
+        """Remember ``value`` as a read that started at hub sequence ``seq``."""
+        future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        future.set_result(value)
+        self._remember(key, _Read(seq, future))
+
+    def _remember(self, key: Hashable, read: _Read[Any]) -> None:
+        self._reads[key] = read
         self._reads.move_to_end(key)
         while len(self._reads) > self.max_entries:
             oldest_key, oldest = next(iter(self._reads.items()))
-            if not oldest.task.done():
+            if not oldest.future.done():
                 break
             del self._reads[oldest_key]
-        return await asyncio.shield(fresh)
 
 
 class RenderCache:
     """Renders an object once for every watcher that was handed the same object.
 
     :class:`FreshReads` gives every watcher woken by one change the same record; transports turn
-    it into JSON or protobuf through here, so a thousand watchers cost one conversion. Entries
-    hold the object itself, so an identity is never mistaken for a later object's.
+    it into JSON, protobuf or a whole encoded frame through here, so a thousand watchers cost one
+    conversion. Entries hold the object itself, so an identity is never mistaken for a later
+    object's. ``extra`` is further (hashable) input of the rendering, such as an event id.
     """
 
     def __init__(self, size: int = 2048) -> None:
         self.size = size
-        self._items: OrderedDict[tuple[int, int], tuple[object, Any]] = OrderedDict()
+        self._items: OrderedDict[tuple[int, int, tuple[Hashable, ...]], tuple[object, Any]] = OrderedDict()
+        self.hits = 0
+        self.misses = 0
 
-    def get(self, obj: ObjT, render: Callable[[ObjT], T]) -> T:
-        """``render(obj)``, computed once per object (``render`` should be a module-level function)."""
-        key = (id(obj), id(render))
+    def get(self, obj: ObjT, render: Callable[..., T], *extra: Hashable) -> T:
+        """``render(obj, *extra)``, computed once per object and ``extra``.
+
+        ``render`` should be a module-level function (its identity is part of the key).
+        """
+        key = (id(obj), id(render), extra)
         hit = self._items.get(key)
         if hit is not None and hit[0] is obj:
+            self.hits += 1
             self._items.move_to_end(key)
             value: T = hit[1]
             return value
-        value = render(obj)
+        self.misses += 1
+        value = render(obj, *extra)
         self._items[key] = (obj, value)
         self._items.move_to_end(key)
         if len(self._items) > self.size:

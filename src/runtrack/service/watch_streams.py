@@ -97,12 +97,20 @@ class WatchService:
         self.renders = RenderCache()
         self.list_runs = list_runs
         self.keepalive_s = keepalive_s
+        hub.set_prefetch(self._prefetch_runs)
 
     # -- shared reads -------------------------------------------------------------------------
 
     async def _run_pk(self, run_id: RunId) -> int:
         async with self.db.read() as conn:
             return await self.repo.runs.run_pk(conn, run_id)
+
+    async def _prefetch_runs(self, seq: int, pks: list[int]) -> None:
+        """The hub's prefetch: read the changed runs of a batch once, before their watchers wake."""
+        async with self.db.read() as conn:
+            found = await self.repo.runs.get_runs_by_pks(conn, pks)
+        for pk in pks:
+            self.reads.put(("run", pk), seq, found.get(pk))
 
     async def _load_run(self, pk: int, min_seq: int) -> Run | None:
         async def load() -> Run | None:
@@ -274,33 +282,38 @@ class WatchService:
         since: float | None = None,
         stop: Disconnect | None = None,
         keepalive_s: float | None = None,
-    ) -> AsyncGenerator[RunsEvent, None]:
+    ) -> AsyncGenerator[list[RunsEvent], None]:
         """Runs matching ``filter``: a snapshot (or a catch-up from ``since``), then every change.
 
-        ``since`` is the watermark of a previous stream's last event: when this process can tell
-        what changed since then, only those runs (and deletions) are sent; otherwise ``reset``
-        and a fresh snapshot.
+        Yields one list of events per step (the snapshot, each batch of changes, a keep-alive), so
+        that a transport can send each step as one message. ``since`` is the watermark of a
+        previous stream's last event: when this process can tell what changed since then, only
+        those runs (and deletions) are sent; otherwise ``reset`` and a fresh snapshot.
+
+        Watermarks of live changes are their dispatch times, which every watcher handed the same
+        change shares: transports can encode such an event once for all of them.
         """
         sub = self.hub.subscribe(run_pk=None, accepts=scope)
         if stop is not None:
             stop.attach(sub)
         try:
             watermark = time.time()
-            async for ev in self._initial(filter, snapshot_limit, since, watermark):
-                yield ev
+            yield await self._initial(filter, snapshot_limit, since, watermark)
             while True:
                 batch = await sub.next_batch(keepalive_s or self.keepalive_s)
                 if batch is None:
                     # Idle: nothing was pending, so every change dispatched until now has been sent.
                     watermark = time.time()
-                    yield RunsEvent("keepalive", watermark=watermark)
+                    yield [RunsEvent("keepalive", watermark=watermark)]
                     continue
                 if batch.closed:
                     return
-                taken = time.time()
                 if batch.resync:
-                    async for ev in self._initial(filter, snapshot_limit, watermark, watermark):
-                        yield ev
+                    taken = time.time()
+                    yield await self._initial(filter, snapshot_limit, watermark, watermark)
+                else:
+                    # Every change dispatched up to the newest one in this batch is in it (or was sent).
+                    taken = max((p.at for p in batch.items), default=watermark)
                 events: list[RunsEvent] = []
                 for p in batch.items:
                     run = None if p.change.deleted else await self._load_run(p.change.run_pk, p.seq)
@@ -308,36 +321,36 @@ class WatchService:
                         events.append(RunsEvent("deleted", run_id=p.change.run_id, watermark=watermark))
                     elif matches(run):
                         events.append(RunsEvent("run", run=run, watermark=watermark))
-                # Every change taken before ``taken`` is in this batch: the last event carries the
-                # new watermark, so a client resuming from it misses nothing of this batch.
+                # Only the last event carries the new watermark, so a client resuming from any
+                # event it received misses nothing of this batch.
                 watermark = taken
                 if events:
                     last = events[-1]
                     events[-1] = RunsEvent(last.kind, run=last.run, run_id=last.run_id, watermark=watermark)
-                for ev in events:
-                    yield ev
+                    yield events
         finally:
             self.hub.unsubscribe(sub)
 
-    async def _initial(
-        self, filter: Node | None, limit: int, since: float | None, watermark: float
-    ) -> AsyncGenerator[RunsEvent, None]:
+    async def _initial(self, filter: Node | None, limit: int, since: float | None, watermark: float) -> list[RunsEvent]:
+        """The first events of a stream: a catch-up from ``since`` where possible, else a snapshot."""
+        out: list[RunsEvent] = []
         if since is not None and self.hub.can_resume(since):
             changed = await self._updated_since(filter, since - RESUME_SLACK_S)
             if changed is not None:
-                for run in changed:
-                    yield RunsEvent("run", run=run, watermark=watermark)
-                for _t, rid in self.hub.deleted_since(since - RESUME_SLACK_S):
-                    yield RunsEvent("deleted", run_id=rid, watermark=watermark)
-                yield RunsEvent("ready", watermark=watermark)
-                return
+                out.extend(RunsEvent("run", run=run, watermark=watermark) for run in changed)
+                out.extend(
+                    RunsEvent("deleted", run_id=rid, watermark=watermark)
+                    for _t, rid in self.hub.deleted_since(since - RESUME_SLACK_S)
+                )
+                out.append(RunsEvent("ready", watermark=watermark))
+                return out
         if since is not None:
-            yield RunsEvent("reset", watermark=watermark)
+            out.append(RunsEvent("reset", watermark=watermark))
         if self.list_runs is not None and limit > 0:
             page = await self.list_runs(RunQuery(filter=filter, limit=limit))
-            for run in page.items:
-                yield RunsEvent("run", run=run, watermark=watermark)
-        yield RunsEvent("ready", watermark=watermark)
+            out.extend(RunsEvent("run", run=run, watermark=watermark) for run in page.items)
+        out.append(RunsEvent("ready", watermark=watermark))
+        return out
 
     async def _updated_since(self, filter: Node | None, since: float) -> list[Run] | None:
         """Runs matching ``filter`` updated at or after ``since``; None when there are too many."""

@@ -6,6 +6,7 @@ and return domain records. They raise domain errors (NotFound, AlreadyExists), n
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -105,6 +106,15 @@ class RunStore:
     async def get_run_by_pk(self, conn: AsyncConnection, pk: int) -> Run | None:
         row = (await conn.execute(sa.select(runs).where(runs.c.id == pk))).one_or_none()
         return None if row is None else rows.run_from_row(row)
+
+    async def get_runs_by_pks(self, conn: AsyncConnection, pks: Sequence[int]) -> dict[int, Run]:
+        """The runs among ``pks`` that exist, by primary key (one statement per 500 keys)."""
+        out: dict[int, Run] = {}
+        ordered = sorted(set(pks))
+        for i in range(0, len(ordered), 500):
+            result = await conn.execute(sa.select(runs).where(runs.c.id.in_(ordered[i : i + 500])))
+            out.update({int(r.id): rows.run_from_row(r) for r in result})
+        return out
 
     async def run_pk(self, conn: AsyncConnection, run_id: RunId) -> int:
         pk = (await conn.execute(sa.select(runs.c.id).where(run_key(run_id)))).scalar_one_or_none()

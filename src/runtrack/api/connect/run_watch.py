@@ -168,17 +168,16 @@ class RunWatchMixin:
         def match(run: Run) -> bool:
             return matches(node, run)
 
-        batch: list[rd.Run] = []
-        live = False  # the snapshot goes out as one message; after it, every change at once
-        async for ev in self.svc.watch.runs(node, match, scope=scope, snapshot_limit=WATCH_RUNS_SNAPSHOT, stop=_stop()):
-            if ev.kind == "run" and ev.run is not None:
-                batch.append(self.svc.watch.renders.get(ev.run, out.run_pb))
-                if not live and len(batch) < WATCH_RUNS_SNAPSHOT:
-                    continue
-            live = live or ev.kind == "ready"
-            if batch or ev.kind in ("ready", "keepalive"):
-                yield rs.WatchRunsResponse(runs=batch)
-                batch = []
+        async for events in self.svc.watch.runs(
+            node, match, scope=scope, snapshot_limit=WATCH_RUNS_SNAPSHOT, stop=_stop()
+        ):
+            runs = [self.svc.watch.renders.get(ev.run, out.run_pb) for ev in events if ev.run is not None]
+            if not runs:
+                if any(ev.kind in ("ready", "keepalive") for ev in events):
+                    yield rs.WatchRunsResponse()
+                continue
+            for i in range(0, len(runs), WATCH_RUNS_SNAPSHOT):
+                yield rs.WatchRunsResponse(runs=runs[i : i + WATCH_RUNS_SNAPSHOT])
 
     async def watch_cluster_events(
         self, request: rs.WatchClusterEventsRequest, ctx: Ctx
