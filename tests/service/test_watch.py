@@ -68,7 +68,7 @@ async def test_action_details_of_a_terminal_action_ends_after_one_message(servic
 
 async def test_slow_watcher_gets_the_newest_state_of_every_run(services: Services) -> None:
     seeded = [await seed_run(services, f"s{i}") for i in range(20)]
-    stream = services.watch.runs(None, lambda r: True, snapshot_limit=0, keepalive_s=30)
+    stream = services.watch.runs(None, snapshot_limit=0, keepalive_s=30)
     assert [ev.kind for ev in await anext(stream)] == ["ready"]
     phases = [Phase.WAITING_FOR_RESOURCES, Phase.INITIALIZING, Phase.RUNNING, Phase.SUCCEEDED]
     for phase in phases:  # the watcher does not read meanwhile

@@ -75,6 +75,7 @@ class LogCleanup:
             except Exception:
                 log.exception("log cleanup failed; retrying in %.0fs", self.poll_s)
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_s)
+                async with asyncio.timeout(self.poll_s):  # no helper task (unlike wait_for in 3.11)
+                    await self._wake.wait()
             except TimeoutError:
                 pass

@@ -194,7 +194,8 @@ class PgNotifier:
                     raise
                 continue
             try:
-                await asyncio.wait_for(self._wake.wait(), self.ping_s)
+                async with asyncio.timeout(self.ping_s):  # no helper task (unlike wait_for in 3.11)
+                    await self._wake.wait()
                 self._wake.clear()
             except TimeoutError:
                 await conn.fetchval("SELECT 1", timeout=5)

@@ -68,6 +68,7 @@ class Subscription:
         self.max_pending = max_pending
         self.pending: dict[Hashable, Pending] = {}
         self.event = asyncio.Event()
+        self.idle = False  # the idle timer fired
         self.resync = False
         self.closed = False
         self.coalesced = 0
@@ -114,14 +115,30 @@ class Subscription:
         self.closed = True
         self.event.set()
 
+    def _idle(self) -> None:
+        self.idle = True
+        self.event.set()
+
     async def next_batch(self, idle_s: float | None) -> Batch | None:
-        """The pending changes, or None when ``idle_s`` passes idle (time for a keep-alive)."""
+        """The pending changes, or None when ``idle_s`` passes idle (time for a keep-alive).
+
+        The idle timer is a plain timer handle that sets the same event as a change does: this
+        wait is on the path of every change to every watcher, and is kept that cheap.
+        """
         if not self.event.is_set() and not self.closed:
-            try:
-                async with asyncio.timeout(idle_s):
+            if idle_s is None:
+                await self.event.wait()
+            else:
+                timer = asyncio.get_running_loop().call_later(idle_s, self._idle)
+                try:
                     await self.event.wait()
-            except TimeoutError:
+                finally:
+                    timer.cancel()
+            if self.idle and not self.pending and not self.resync and not self.closed:
+                self.idle = False
+                self.event.clear()
                 return None
+        self.idle = False
         self.event.clear()
         batch = Batch(list(self.pending.values()), resync=self.resync, closed=self.closed)
         self.pending = {}

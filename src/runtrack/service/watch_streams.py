@@ -9,12 +9,13 @@ that transports can send keep-alives (and notice dead clients).
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Hashable
 from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
 
+from runtrack.domain.filter_eval import matches
 from runtrack.domain.filters import Node, Op, Pred, and_
 from runtrack.domain.models import ROOT_ACTION, Action, Run, RunId
 from runtrack.domain.query import Page, RunQuery, Sort
@@ -97,6 +98,7 @@ class WatchService:
         self.renders = RenderCache()
         self.list_runs = list_runs
         self.keepalive_s = keepalive_s
+        self._filter_keys: dict[Node | None, _FilterKey] = {}
         hub.set_prefetch(self._prefetch_runs)
 
     # -- shared reads -------------------------------------------------------------------------
@@ -104,6 +106,23 @@ class WatchService:
     async def _run_pk(self, run_id: RunId) -> int:
         async with self.db.read() as conn:
             return await self.repo.runs.run_pk(conn, run_id)
+
+    def _filter_key(self, filter: Node | None) -> Hashable:
+        """One shared key object per distinct filter, so that watchers with equal filters share
+        their verdicts without hashing the filter on every change."""
+        try:
+            key = self._filter_keys.get(filter)
+        except TypeError:  # an unhashable filter value: a key of this stream's own
+            return _FilterKey(filter)
+        if key is None:
+            if len(self._filter_keys) >= 10_000:
+                self._filter_keys.clear()
+            key = self._filter_keys[filter] = _FilterKey(filter)
+        return key
+
+    def _verdict(self, run: Run, key: Hashable) -> bool:
+        """Whether ``run`` matches the filter of ``key``, decided once per run for all its watchers."""
+        return self.renders.get(run, _matches, key)
 
     async def _prefetch_runs(self, seq: int, pks: list[int]) -> None:
         """The hub's prefetch: read the changed runs of a batch once, before their watchers wake."""
@@ -275,7 +294,6 @@ class WatchService:
     async def runs(
         self,
         filter: Node | None,
-        matches: Callable[[Run], bool],
         *,
         scope: Callable[[Change], bool] | None = None,
         snapshot_limit: int = 50,
@@ -296,6 +314,7 @@ class WatchService:
         sub = self.hub.subscribe(run_pk=None, accepts=scope)
         if stop is not None:
             stop.attach(sub)
+        fkey = self._filter_key(filter)
         try:
             watermark = time.time()
             yield await self._initial(filter, snapshot_limit, since, watermark)
@@ -319,7 +338,7 @@ class WatchService:
                     run = None if p.change.deleted else await self._load_run(p.change.run_pk, p.seq)
                     if run is None:
                         events.append(RunsEvent("deleted", run_id=p.change.run_id, watermark=watermark))
-                    elif matches(run):
+                    elif self._verdict(run, fkey):
                         events.append(RunsEvent("run", run=run, watermark=watermark))
                 # Only the last event carries the new watermark, so a client resuming from any
                 # event it received misses nothing of this batch.
@@ -370,6 +389,19 @@ class WatchService:
             if not page.next_cursor:
                 return out
             cursor = page.next_cursor
+
+
+class _FilterKey:
+    """A filter as a cache key compared by identity (see ``WatchService._filter_key``)."""
+
+    __slots__ = ("filter",)
+
+    def __init__(self, filter: Node | None) -> None:
+        self.filter = filter
+
+
+def _matches(run: Run, key: _FilterKey) -> bool:
+    return matches(key.filter, run)
 
 
 def _attempt_done(action: Action, attempt: int) -> bool:

@@ -23,9 +23,9 @@ from runtrack.api.connect import convert_runs as out
 from runtrack.api.connect.errors import caller_of
 from runtrack.api.connect.filters import filters_to_node
 from runtrack.api.connect.validation import validate
-from runtrack.domain.filter_eval import action_matches, matches
+from runtrack.domain.filter_eval import action_matches
 from runtrack.domain.filters import ACTION_FIELDS, Node, Op, Pred, and_, prepare
-from runtrack.domain.models import ROOT_ACTION, Action, Run
+from runtrack.domain.models import ROOT_ACTION, Action
 from runtrack.service.container import Services
 from runtrack.service.notifier import Change
 from runtrack.service.watch_streams import Disconnect, RunDetailsState
@@ -165,11 +165,8 @@ class RunWatchMixin:
         node = prepare(watch_runs_scope(request), caller_of(ctx) or None)
         scope = _scope_filter(node)
 
-        def match(run: Run) -> bool:
-            return matches(node, run)
-
         async for events in self.svc.watch.runs(
-            node, match, scope=scope, snapshot_limit=WATCH_RUNS_SNAPSHOT, stop=_stop()
+            node, scope=scope, snapshot_limit=WATCH_RUNS_SNAPSHOT, stop=_stop()
         ):
             runs = [self.svc.watch.renders.get(ev.run, out.run_pb) for ev in events if ev.run is not None]
             if not runs:

@@ -27,7 +27,6 @@ from runtrack.api.metrics import Metrics
 from runtrack.api.rest.common import services
 from runtrack.api.rest.filters import RunFilter, run_filter
 from runtrack.api.rest.schemas import run_out
-from runtrack.domain.filter_eval import matches
 from runtrack.domain.filters import And, Node, Op, Pred
 from runtrack.domain.models import Run, RunId
 from runtrack.service.container import Services
@@ -36,13 +35,6 @@ from runtrack.service.watch import RenderCache, WatchHub
 from runtrack.service.watch_streams import Disconnect, RunsEvent
 
 router = APIRouter(prefix="/api/v1", tags=["watch"])
-
-
-def _matches(node: Node | None) -> Callable[[Run], bool]:
-    def match(run: Run) -> bool:
-        return matches(node, run)
-
-    return match
 
 
 def parse_event_id(value: str | None) -> float | None:
@@ -143,11 +135,11 @@ async def watch_runs(
 ) -> EventStream:
     """Server-sent events for runs matching the filters of `GET /api/v1/runs`."""
     since = parse_event_id(last_event_id or resume)
-    watch, renders, match, scope = svc.watch, svc.watch.renders, _matches(flt.node), scope_of(flt.node)
+    watch, renders, scope = svc.watch, svc.watch.renders, scope_of(flt.node)
 
     async def frames(stop: Disconnect) -> AsyncGenerator[bytes, None]:
         stream = watch.runs(
-            flt.node, match, scope=scope, snapshot_limit=snapshot, since=since, stop=stop, keepalive_s=keepalive
+            flt.node, scope=scope, snapshot_limit=snapshot, since=since, stop=stop, keepalive_s=keepalive
         )
         async with aclosing(stream):
             async for events in stream:
