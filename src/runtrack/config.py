@@ -65,7 +65,7 @@ class PostgresBlock(_Strict):
     username: str = "postgres"
     password: str = ""
     extra_options: str = Field("", alias="extraOptions")
-    max_idle_connections: int = Field(5, alias="maxIdleConnections", ge=0)
+    max_idle_connections: int = Field(10, alias="maxIdleConnections", ge=0)
     max_open_connections: int = Field(20, alias="maxOpenConnections", ge=1)
     conn_max_life_time: str = Field("1h", alias="connMaxLifeTime")
 
@@ -137,8 +137,8 @@ class Settings:
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
     watch_buffer_size: int = 100
-    pool_size: int = 5
-    max_overflow: int = 15
+    pool_size: int = 10
+    max_overflow: int = 10
     pool_recycle_s: float = 3600.0
     heartbeat_timeout: timedelta = timedelta(seconds=360)
     sweep_interval: timedelta = timedelta(seconds=30)
@@ -227,7 +227,7 @@ def load_settings(config_path: str | None = None, environ: Mapping[str, str] | N
     if db.sqlite is not None and db.postgres is not None:
         raise ConfigError("runs.database", "set either sqlite or postgres, not both")
 
-    pool_size, max_overflow, recycle = 5, 15, 3600.0
+    pool_size, max_overflow, recycle = 10, 10, 3600.0
     if env.get("RUNTRACK_DATABASE_URL"):
         url = normalize_database_url(env["RUNTRACK_DATABASE_URL"])
         if url.startswith("sqlite"):

@@ -131,8 +131,68 @@ def _locked_from(r: Any, a: Any) -> Locked:
     )
 
 
+_RUN_KEY = sa.and_(
+    runs.c.org == sa.bindparam("k_org"),
+    runs.c.project == sa.bindparam("k_project"),
+    runs.c.domain == sa.bindparam("k_domain"),
+    runs.c.name == sa.bindparam("k_name"),
+)
+
+
+def _key_params(run_id: RunId) -> dict[str, str]:
+    return {"k_org": run_id.org, "k_project": run_id.project, "k_domain": run_id.domain, "k_name": run_id.name}
+
+
 class WriteStore:
-    """Locking reads and the writes of the executor path."""
+    """Locking reads and the writes of the executor path.
+
+    The statements of the per-event path are built once (with bound parameters) and reused:
+    building a statement and computing its cache key cost more than running it on a warm
+    connection, and a reused statement object carries its cache key already.
+    """
+
+    def __init__(self) -> None:
+        self._stmts: dict[tuple[Any, ...], Any] = {}
+
+    def _lock_one(self, conn: AsyncConnection) -> sa.Select[Any]:
+        key = ("lock_one", conn.dialect.name)
+        stmt = self._stmts.get(key)
+        if stmt is None:
+            stmt = self._stmts[key] = self._select(conn).where(_RUN_KEY, actions.c.name == sa.bindparam("k_action"))
+        return stmt
+
+    def _newest_attempt(self) -> sa.Select[Any]:
+        stmt = self._stmts.get(("newest_attempt",))
+        if stmt is None:
+            stmt = self._stmts[("newest_attempt",)] = self._attempt_columns().where(
+                attempts.c.action_id == sa.bindparam("a_action"), attempts.c.attempt == sa.bindparam("a_attempt")
+            )
+        return stmt
+
+    def _update_by_pk(self, table: sa.Table, cols: tuple[str, ...]) -> Any:
+        key = ("update", table.name, cols)
+        stmt = self._stmts.get(key)
+        if stmt is None:
+            stmt = self._stmts[key] = (
+                table.update()
+                .where(table.c.id == sa.bindparam("_pk"))
+                .values({c: sa.bindparam(f"v_{c}", type_=table.c[c].type) for c in cols})
+            )
+        return stmt
+
+    @staticmethod
+    def _attempt_columns() -> sa.Select[Any]:
+        return sa.select(
+            attempts.c.action_id,
+            attempts.c.attempt,
+            attempts.c.id,
+            attempts.c.phase,
+            attempts.c.version,
+            attempts.c.start_time,
+            attempts.c.last_heartbeat_at,
+            attempts.c.log_info,
+            attempts.c.cluster,
+        )
 
     def _select(self, conn: AsyncConnection) -> sa.Select[Any]:
         stmt = sa.select(
@@ -164,21 +224,17 @@ class WriteStore:
         """
         wanted = [(r.action_pk, r.attempts) for r in rows if r.attempts > 0]
         newest: dict[int, Any] = {}
+        if len(wanted) == 1:
+            ((action_pk, attempt),) = wanted
+            row = (await conn.execute(self._newest_attempt(), {"a_action": action_pk, "a_attempt": attempt})).first()
+            if row is not None:
+                newest[action_pk] = row
+            wanted = []
         for i in range(0, len(wanted), _CHUNK):
             chunk = wanted[i : i + _CHUNK]
             want = dict(chunk)
             result = await conn.execute(
-                sa.select(
-                    attempts.c.action_id,
-                    attempts.c.attempt,
-                    attempts.c.id,
-                    attempts.c.phase,
-                    attempts.c.version,
-                    attempts.c.start_time,
-                    attempts.c.last_heartbeat_at,
-                    attempts.c.log_info,
-                    attempts.c.cluster,
-                ).where(
+                self._attempt_columns().where(
                     attempts.c.action_id.in_(sorted(want)), attempts.c.attempt.in_(sorted(set(want.values())))
                 )
             )
@@ -186,9 +242,7 @@ class WriteStore:
         return [_locked_from(r, newest.get(r.action_pk)) for r in rows]
 
     async def lock_action(self, conn: AsyncConnection, run_id: RunId, name: str) -> Locked:
-        row = (
-            await conn.execute(self._select(conn).where(run_key(run_id), actions.c.name == name))
-        ).one_or_none()
+        row = (await conn.execute(self._lock_one(conn), {**_key_params(run_id), "k_action": name})).one_or_none()
         if row is None:
             await self._require_run(conn, run_id)
             raise NotFound(f"action {name!r} of run {run_id} not found")
@@ -402,12 +456,7 @@ class WriteStore:
                 cols = tuple(sorted(values))
                 groups.setdefault(cols, []).append({"_pk": pk, **{f"v_{c}": values[c] for c in cols}})
             for cols, params in groups.items():
-                stmt = (
-                    table.update()
-                    .where(table.c.id == sa.bindparam("_pk"))
-                    .values({c: sa.bindparam(f"v_{c}", type_=table.c[c].type) for c in cols})
-                )
-                await conn.execute(stmt, params)
+                await conn.execute(self._update_by_pk(table, cols), params)
         pending.attempts.clear()
         pending.actions.clear()
         pending.runs.clear()
