@@ -180,6 +180,25 @@ class WriteStore:
             )
         return stmt
 
+    def _update_together(self, shape: tuple[tuple[sa.Table, tuple[str, ...]], ...]) -> Any:
+        """One statement updating one row of each (table, columns) of ``shape``: the first ones as
+        data-modifying CTEs (PostgreSQL runs each exactly once), the last as the main statement.
+        Parameters are named ``g<i>_pk`` and ``g<i>v_<column>``."""
+        key = ("together", tuple((t.name, cols) for t, cols in shape))
+        stmt = self._stmts.get(key)
+        if stmt is None:
+            parts = [
+                table.update()
+                .where(table.c.id == sa.bindparam(f"g{i}_pk"))
+                .values({c: sa.bindparam(f"g{i}v_{c}", type_=table.c[c].type) for c in cols})
+                for i, (table, cols) in enumerate(shape)
+            ]
+            stmt = parts[-1]
+            for i, part in enumerate(parts[:-1]):
+                stmt = stmt.add_cte(part.returning(shape[i][0].c.id).cte(f"w{i}"))
+            self._stmts[key] = stmt
+        return stmt
+
     @staticmethod
     def _attempt_columns() -> sa.Select[Any]:
         return sa.select(
@@ -449,13 +468,24 @@ class WriteStore:
         return Applied(after, True, phase_changed, run_version)
 
     async def flush(self, conn: AsyncConnection, pending: Pending) -> None:
-        """Write the pending row updates (one executemany per table and column set)."""
+        """Write the pending row updates: one executemany per table and column set or, on PostgreSQL
+        when each of those is a single row (one event's attempt, action and run), one statement
+        for all of them (data-modifying CTEs), which saves round trips on the per-event path."""
+        shape: list[tuple[sa.Table, tuple[str, ...]]] = []
+        batches: list[list[dict[str, Any]]] = []
         for table, rows in ((attempts, pending.attempts), (actions, pending.actions), (runs, pending.runs)):
             groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
             for pk, values in sorted(rows.items()):
                 cols = tuple(sorted(values))
                 groups.setdefault(cols, []).append({"_pk": pk, **{f"v_{c}": values[c] for c in cols}})
             for cols, params in groups.items():
+                shape.append((table, cols))
+                batches.append(params)
+        if len(shape) > 1 and conn.dialect.name == "postgresql" and all(len(b) == 1 for b in batches):
+            merged = {f"g{i}{name}": value for i, b in enumerate(batches) for name, value in b[0].items()}
+            await conn.execute(self._update_together(tuple(shape)), merged)
+        else:
+            for (table, cols), params in zip(shape, batches, strict=True):
                 await conn.execute(self._update_by_pk(table, cols), params)
         pending.attempts.clear()
         pending.actions.clear()
