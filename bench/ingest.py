@@ -7,7 +7,10 @@ an applied write (attempt, action, run and, the first time, the phase-transition
 
 Prints events/s and requests/s, and the server time per request (``Server-Timing``) beside the
 raw SQL of the same writes (asyncpg, one transaction per request) when ``--database-url`` is a
-PostgreSQL URL.
+PostgreSQL URL. The load comes from a minimal keep-alive HTTP/1.1 client (one connection per
+client) so that, on a machine shared with the server, the load generator costs as little as it
+can; the CPU time of the server processes (found by their listening port), of PostgreSQL and of
+this client is reported per request, to show where a saturated machine spends its cores.
 
     python bench/ingest.py --url http://127.0.0.1:8090 \\
         --database-url postgresql://postgres@127.0.0.1/bench --runs 2000 --clients 8 --seconds 20
@@ -18,19 +21,24 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import json
+import re
 import sys
 import time
 import uuid
 from pathlib import Path
+from urllib.parse import urlparse
 
 import httpx
+import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import asyncpg_dsn, median_p95, server_ms, table, write_section
+from bench.common import asyncpg_dsn, median_p95, table, write_section
 
 HEADER = ["events/request", "clients", "requests", "events", "events/s", "requests/s",
-          "server median ms", "server p95 ms", "client median ms", "raw SQL median ms", "ratio"]
+          "server median ms", "server p95 ms", "client median ms", "raw SQL median ms", "ratio",
+          "CPU ms/request: server / PostgreSQL / client"]
 RAW_SQL = [
     "UPDATE attempts SET version = $2, updated_at = now() WHERE action_id = $1 AND attempt = 1",
     "UPDATE actions SET version = $2, updated_at = now() WHERE id = $1",
@@ -50,26 +58,92 @@ async def create_runs(client: httpx.AsyncClient, n: int, prefix: str) -> list[di
     return list(await asyncio.gather(*(one(i) for i in range(n))))
 
 
+class KeepAlive:
+    """One HTTP/1.1 keep-alive connection posting JSON (responses must carry Content-Length)."""
+
+    def __init__(self, url: str) -> None:
+        u = urlparse(url)
+        self.host, self.port = u.hostname or "127.0.0.1", u.port or 80
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def post(self, path: str, body: bytes) -> tuple[int, float]:
+        """(status, server ms from Server-Timing)."""
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        assert self.reader is not None
+        head = (f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n").encode()
+        self.writer.write(head + body)
+        raw = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(raw[9:12])
+        length, timing = 0, float("nan")
+        for line in raw.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            name = name.strip().lower()
+            if name == b"content-length":
+                length = int(value)
+            elif name == b"server-timing":
+                m = re.search(rb"dur=([0-9.]+)", value)
+                timing = float(m.group(1)) if m else timing
+        await self.reader.readexactly(length)
+        return status, timing
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
 async def client_loop(
-    client: httpx.AsyncClient, runs: list[dict[str, str]], size: int, deadline: float,
+    url: str, runs: list[dict[str, str]], size: int, deadline: float,
     versions: dict[str, int], srv: list[float], cli: list[float],
 ) -> int:
     cycle = itertools.cycle(runs)
     sent = 0
-    while time.monotonic() < deadline:
-        events = []
-        for _ in range(size):
-            run = next(cycle)
-            versions[run["name"]] += 1
-            events.append({"run": run, "action": "a0", "attempt": 1, "phase": "RUNNING",
-                           "version": versions[run["name"]]})
-        t0 = time.perf_counter()
-        resp = await client.post("/api/v1/events", json={"events": events})
-        cli.append((time.perf_counter() - t0) * 1000)
-        resp.raise_for_status()
-        srv.append(server_ms(resp))
-        sent += 1
+    conn = KeepAlive(url)
+    try:
+        while time.monotonic() < deadline:
+            events = []
+            for _ in range(size):
+                run = next(cycle)
+                versions[run["name"]] += 1
+                events.append({"run": run, "action": "a0", "attempt": 1, "phase": "RUNNING",
+                               "version": versions[run["name"]]})
+            body = json.dumps({"events": events}, separators=(",", ":")).encode()
+            t0 = time.perf_counter()
+            status, ms = await conn.post("/api/v1/events", body)
+            cli.append((time.perf_counter() - t0) * 1000)
+            if status != 200:
+                raise RuntimeError(f"POST /api/v1/events answered {status}")
+            srv.append(ms)
+            sent += 1
+    finally:
+        conn.close()
     return sent
+
+
+def _cpu_of(procs: list[psutil.Process]) -> float:
+    total = 0.0
+    for p in procs:
+        try:
+            t = p.cpu_times()
+            total += t.user + t.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def cpu_groups(url: str) -> dict[str, list[psutil.Process]]:
+    """The server's processes (listening on the URL's port, with their children), PostgreSQL's, ours."""
+    port = urlparse(url).port or 80
+    server: list[psutil.Process] = []
+    for c in psutil.net_connections("tcp"):
+        if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port and c.pid:
+            p = psutil.Process(c.pid)
+            server += [p, *p.children(recursive=True)]
+    server = list({p.pid: p for p in server}.values())
+    postgres = [p for p in psutil.process_iter(["name"]) if (p.info["name"] or "").startswith("postgres")]
+    return {"server": server, "postgres": postgres, "client": [psutil.Process()]}
 
 
 async def raw_sql(db_url: str, prefix: str, size: int, n: int) -> list[float]:
@@ -115,17 +189,20 @@ async def run(args: argparse.Namespace) -> list[list[str]]:
             chunk = runs[i : i + 100]
             events = [{"run": r, "action": "a0", "attempt": 1, "phase": "RUNNING", "version": 0} for r in chunk]
             (await client.post("/api/v1/events", json={"events": events})).raise_for_status()
+        groups = cpu_groups(args.url)
         for size in args.sizes:
             srv: list[float] = []
             cli: list[float] = []
             per_client = [runs[k :: args.clients] for k in range(args.clients)]
             deadline = time.monotonic() + args.seconds
+            cpu0 = {k: _cpu_of(v) for k, v in groups.items()}
             t0 = time.perf_counter()
             counts = await asyncio.gather(*(
-                client_loop(client, mine, size, deadline, versions, srv, cli) for mine in per_client
+                client_loop(args.url, mine, size, deadline, versions, srv, cli) for mine in per_client
             ))
             wall = time.perf_counter() - t0
             requests = sum(counts)
+            cpu = {k: (_cpu_of(v) - cpu0[k]) * 1000 / max(1, requests) for k, v in groups.items()}
             events = requests * size
             med, p95 = median_p95(srv)
             cmed, _ = median_p95(cli)
@@ -136,7 +213,8 @@ async def run(args: argparse.Namespace) -> list[list[str]]:
                     bmed, _ = median_p95(raw)
                     base, ratio = f"{bmed:.2f}", f"{med / bmed:.1f}x"
             rows.append([str(size), str(args.clients), str(requests), str(events), f"{events / wall:,.0f}",
-                         f"{requests / wall:,.0f}", f"{med:.2f}", f"{p95:.2f}", f"{cmed:.2f}", base, ratio])
+                         f"{requests / wall:,.0f}", f"{med:.2f}", f"{p95:.2f}", f"{cmed:.2f}", base, ratio,
+                         f"{cpu['server']:.2f} / {cpu['postgres']:.2f} / {cpu['client']:.2f}"])
             print(" | ".join(rows[-1]), flush=True)
     return rows
 

@@ -58,31 +58,34 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port (default 8090).")] = None,
     database_url: DbOpt = None,
     no_migrate: Annotated[bool, typer.Option("--no-migrate", help="Do not apply migrations on start.")] = False,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            envvar="RUNTRACK_WORKERS",
+            help="Server processes sharing the port (PostgreSQL only; each is a replica). Default 1.",
+        ),
+    ] = 1,
 ) -> None:
     """Serve the Connect API, the REST API and the dashboard on one port."""
-    import uvicorn
-
-    from runtrack.api.app import create_app
     from runtrack.logs import setup_logging
+    from runtrack.serve import run_server, run_workers
 
     settings = settings_from(config, database_url, host=host, port=port)
     if no_migrate:
         settings = settings.with_overrides(migrate_on_start=False)
+    if workers > 1 and not settings.database_url.startswith("postgresql"):
+        _fail("--workers above 1 needs PostgreSQL (on SQLite, watchers are fed within one process)")
     setup_logging(settings.log_level, show_source=settings.log_show_source, fmt=settings.log_format)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(settings),
-            host=settings.host,
-            port=settings.port,
-            log_config=None,
-            access_log=False,
-            timeout_graceful_shutdown=30,
-            lifespan="on",
-        )
-    )
-    server.run()
-    if not server.started:
-        sys.exit(1)
+    if workers == 1:
+        code = run_server(settings)
+    else:
+        try:
+            code = run_workers(settings, workers)
+        except OSError as exc:
+            _fail(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}", 1)
+    if code:
+        sys.exit(code)
 
 
 @app.command()
