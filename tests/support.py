@@ -78,13 +78,14 @@ class ServerProcess:
     """``runtrack serve`` in a child process on a free port."""
 
     def __init__(self, db_url: str, *, config: str | None = None, env: dict[str, str] | None = None,
-                 log_path: Path | None = None) -> None:
+                 log_path: Path | None = None, extra_args: tuple[str, ...] = ()) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.db_url = db_url
         args = [sys.executable, "-m", "runtrack", "serve", "--port", str(self.port), "--database-url", db_url]
         if config:
             args += ["--config", config]
+        args += list(extra_args)
         full_env = {**os.environ, "PYTHONPATH": str(REPO / "src"), **(env or {})}
         self.log_path = log_path
         self._log = open(log_path, "wb") if log_path else subprocess.DEVNULL

@@ -22,7 +22,7 @@ from runtrack.config import Settings
 
 log = logging.getLogger("runtrack.serve")
 
-STARTUP_GRACE_S = 15.0  # a worker that exits sooner than this did not start: stop, do not loop
+STARTUP_GRACE_S = 15.0  # a worker exiting 1 sooner than this did not start: stop, do not loop
 RESTART_DELAY_S = 1.0
 
 
@@ -117,7 +117,7 @@ def run_workers(settings: Settings, workers: int) -> int:
         if started is None or stopping:
             continue
         code = os.waitstatus_to_exitcode(status)
-        if time.monotonic() - started < STARTUP_GRACE_S and code != 0:
+        if code == 1 and time.monotonic() - started < STARTUP_GRACE_S:  # run_server's "did not start"
             log.error("a worker could not start (exit %s); stopping", code)
             failed = True
             stop(signal.SIGTERM, None)
