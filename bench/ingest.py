@@ -202,7 +202,14 @@ async def run(args: argparse.Namespace) -> list[list[str]]:
             ))
             wall = time.perf_counter() - t0
             requests = sum(counts)
-            cpu = {k: (_cpu_of(v) - cpu0[k]) * 1000 / max(1, requests) for k, v in groups.items()}
+            later = cpu_groups(args.url)  # processes started during the run count in full
+            known = {k: {p.pid for p in v} for k, v in groups.items()}
+            cpu = {
+                k: (_cpu_of(v) - cpu0[k] + _cpu_of([p for p in later[k] if p.pid not in known[k]]))
+                * 1000 / max(1, requests)
+                for k, v in groups.items()
+            }
+            groups = later
             events = requests * size
             med, p95 = median_p95(srv)
             cmed, _ = median_p95(cli)
