@@ -122,6 +122,7 @@ class EventStream(Response):
 
 @router.get(
     "/watch",
+    status_code=200,
     response_class=EventStream,
     responses={200: {"content": {"text/event-stream": {}}, "description": "A stream of server-sent events."}},
 )
