@@ -159,3 +159,37 @@ async def test_shutdown_ends_open_streams_instead_of_waiting_for_them(server: Se
                 await stream.next()
     print(f"stopped in {took:.2f}s with a watcher connected")
     assert took < 10  # the grace period is 30 s; the stream must not hold the shutdown
+
+
+async def test_a_failure_after_the_headers_ends_the_stream_with_an_error_event() -> None:
+    from starlette.types import Message
+
+    from runtrack.api.rest.watch import EventStream
+    from runtrack.errors import Unavailable
+    from runtrack.service.watch_streams import Disconnect
+
+    async def frames(_stop: Disconnect) -> AsyncIterator[bytes]:
+        yield b"id: 1\nevent: ready\ndata: {}\n\n"
+        raise Unavailable("database unavailable: ConnectionRefusedError")
+
+    sent: list[Message] = []
+    never = asyncio.Event()
+
+    async def receive() -> Message:
+        await never.wait()  # the client stays
+        return {"type": "http.disconnect"}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    before = len(asyncio.all_tasks())
+    await EventStream(frames)({"type": "http"}, receive, send)  # type: ignore[arg-type]
+    assert sent[0]["status"] == 200
+    assert (b"content-length", b"0") not in sent[0]["headers"]
+    bodies = [m["body"] for m in sent[1:]]
+    assert bodies[0].startswith(b"id: 1\nevent: ready")
+    error = b'{"code":"unavailable","message":"database unavailable: ConnectionRefusedError"}'
+    assert bodies[1] == b"event: error\ndata: " + error + b"\n\n"
+    assert bodies[2] == b"" and sent[-1]["more_body"] is False
+    await asyncio.sleep(0)
+    assert len(asyncio.all_tasks()) <= before  # the disconnect watcher is gone

@@ -2,7 +2,8 @@
 
 Events (``event:`` names): ``run`` (data: the run as in ``GET /api/v1/runs``), ``deleted`` (data:
 the run's identity), ``reset`` (drop what you hold: a fresh snapshot follows), ``ready`` (the
-snapshot or catch-up is complete). Every event and every keep-alive carries an ``id:``, the
+snapshot or catch-up is complete), ``error`` (the stream failed after it started, and ends; it has
+no id). Every event and every keep-alive carries an ``id:``, the
 stream's watermark; a reconnect with ``Last-Event-ID`` resumes from it (see docs/watch.md).
 """
 
