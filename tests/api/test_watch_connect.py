@@ -14,7 +14,9 @@ from connectrpc.code import Code
 from connectrpc.errors import ConnectError
 from flyteidl2.common import identifier_pb2 as idf
 from flyteidl2.common import phase_pb2
+from flyteidl2.workflow import internal_run_service_pb2 as irs
 from flyteidl2.workflow import run_service_pb2 as rs
+from flyteidl2.workflow.internal_run_service_connect import InternalRunServiceClient
 from flyteidl2.workflow.run_service_connect import RunServiceClient
 
 from tests.api.watch_client import DOMAIN, ORG, PROJECT, create_run, report, run_ref
@@ -84,7 +86,34 @@ async def test_watch_actions_and_cluster_events(server: ServerProcess) -> None:
         [got] = await take(events)
         assert [e.message for e in got.cluster_events] == ["pulled image"]
         await report(http, [("e1", "SUCCEEDED", None)])
-        assert [m async for m in events] == [] or True  # ends after the attempt is terminal
+        # The attempt is terminal: the stream ends, with no message (no new cluster event).
+        async with asyncio.timeout(10):
+            assert [m async for m in events] == []
+        await actions.aclose()  # type: ignore[attr-defined]
+
+
+async def test_watch_actions_counts_children_by_phase_and_resends_the_parent(server: ServerProcess) -> None:
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+        await create_run(http, "e2")
+        internal = InternalRunServiceClient(server.url)
+        for child in ("c1", "c2"):
+            req = irs.RecordActionRequest(action_id=idf.ActionIdentifier(run=run_id("e2"), name=child), parent="a0")
+            req.task.id.name, req.task.id.version = "wf.child", "v1"
+            await internal.record_action(req)
+        client = RunServiceClient(server.url)
+        actions = client.watch_actions(rs.WatchActionsRequest(run_id=run_id("e2")))
+        [snap] = await take(actions)
+        by_name = {e.action.id.name: e for e in snap.enriched_actions}
+        assert sorted(by_name) == ["a0", "c1", "c2"]
+        assert dict(by_name["a0"].children_phase_counts) == {QUEUED: 2}
+        assert dict(by_name["c1"].children_phase_counts) == {}
+        body = {"events": [{"run": run_ref("e2"), "action": "c1", "attempt": 1, "phase": "RUNNING"}]}
+        assert (await http.post("/api/v1/events", json=body)).status_code == 200
+        [changed] = await take(actions)
+        by_name = {e.action.id.name: e for e in changed.enriched_actions}
+        assert sorted(by_name) == ["a0", "c1"]  # the changed child and its parent, with new counts
+        assert by_name["c1"].action.status.phase == RUNNING
+        assert dict(by_name["a0"].children_phase_counts) == {QUEUED: 1, RUNNING: 1}
         await actions.aclose()  # type: ignore[attr-defined]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -146,6 +147,16 @@ class NewRun:
     spec: Any = None
     inputs: Any = None
     action_spec: Any = None
+
+
+def children_phase_counts(actions: Iterable[Action]) -> dict[str, dict[Phase, int]]:
+    """For each action that has children among ``actions``: how many of them are in each phase."""
+    out: dict[str, dict[Phase, int]] = {}
+    for a in actions:
+        if a.parent is not None:
+            counts = out.setdefault(a.parent, {})
+            counts[a.phase] = counts.get(a.phase, 0) + 1
+    return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,7 @@ from runtrack.api.connect.filters import filters_to_node
 from runtrack.api.connect.validation import validate
 from runtrack.domain.filter_eval import action_matches
 from runtrack.domain.filters import ACTION_FIELDS, Node, Op, Pred, and_, prepare
-from runtrack.domain.models import ROOT_ACTION, Action
+from runtrack.domain.models import ROOT_ACTION, Action, children_phase_counts
 from runtrack.service.container import Services
 from runtrack.service.notifier import Change
 from runtrack.service.watch_streams import Disconnect, RunDetailsState
@@ -150,13 +150,26 @@ class RunWatchMixin:
         validate(request)
         run_id = out.run_id_from_pb(request.run_id)
         node = prepare(filters_to_node(request.filter, ACTION_FIELDS), caller_of(ctx) or None, ACTION_FIELDS)
+        known: dict[str, Action] = {}  # every action of the run, as last sent
         async for item in self.svc.watch.actions(run_id, _stop()):
             if not isinstance(item, list):
                 yield rs.WatchActionsResponse()
                 continue
+            known.update((a.name, a) for a in item)
+            # A child's new phase changes its parent's children_phase_counts: send the parent too.
+            send = {a.name: a for a in item}
+            for a in item:
+                if a.parent is not None and a.parent in known:
+                    send.setdefault(a.parent, known[a.parent])
+            counts = children_phase_counts(known.values())
             yield rs.WatchActionsResponse(
                 enriched_actions=[
-                    rd.EnrichedAction(action=out.action_pb(a), meets_filter=action_matches(node, a)) for a in item
+                    rd.EnrichedAction(
+                        action=out.action_pb(a),
+                        meets_filter=action_matches(node, a),
+                        children_phase_counts={out.phase_pb(p): n for p, n in counts.get(a.name, {}).items()},
+                    )
+                    for a in send.values()
                 ]
             )
 
