@@ -51,6 +51,11 @@ class QueriesService:
         async with self.db.read() as conn:
             return await queries.list_actions(conn, run_id, q)
 
+    async def count_tasks(self, filter: Node | None) -> int:
+        node = validate(filter, TASK_FIELDS)
+        async with self.db.read() as conn:
+            return await queries.count_tasks(conn, node)
+
     async def list_tasks(self, q: RunQuery, *, latest_only: bool = False) -> Page[Task]:
         """A page of deployed task versions (filter fields: ``TASK_FIELDS``)."""
         check_limit(q.limit)

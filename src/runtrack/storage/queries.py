@@ -177,6 +177,11 @@ async def list_actions(
     )
 
 
+async def count_tasks(conn: AsyncConnection, node: Node | None) -> int:
+    stmt = sa.select(sa.func.count()).select_from(tasks).where(compile_filter(node, TASKS_TARGET))
+    return int((await conn.execute(stmt)).scalar_one())
+
+
 async def list_tasks(
     conn: AsyncConnection, q: RunQuery, *, latest_only: bool = False
 ) -> Page[Task]:

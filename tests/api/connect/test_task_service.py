@@ -63,9 +63,12 @@ def test_deploy_read_and_list_tasks(server: ServerProcess) -> None:
         by_env = client.list_tasks(ts.ListTasksRequest(project_id=proj, request=list_pb2.ListRequest(
             filters=[F(field="name", function=F.CONTAINS, values=["env."])])))
         assert sorted({t.task_id.name for t in by_env.tasks}) == ["env.eval", "env.train"]
+        # totals: the project's 5 versions, 4 of them matching the filter
+        assert (by_env.metadata.total, by_env.metadata.filtered_total) == (5, 4)
         mine = client.list_tasks(ts.ListTasksRequest(
             project_id=proj, known_filters=[ts.ListTasksRequest.KnownFilter(deployed_by="bob")]))
         assert [(t.task_id.name, t.task_id.version) for t in mine.tasks] == [("env.train", "v1")]
+        assert (mine.metadata.total, mine.metadata.filtered_total) == (5, 1)  # known filters count as filters
         whole_org = client.list_tasks(ts.ListTasksRequest(org=ORG))
         assert "env.far" in {t.task_id.name for t in whole_org.tasks}
 

@@ -58,7 +58,8 @@ class TaskServiceImpl(TaskService):  # type: ignore[misc]
     async def list_tasks(self, request: ts_pb.ListTasksRequest, ctx: Ctx) -> ts_pb.ListTasksResponse:
         validate(request)
         page_limit(request.request)
-        extra = [_scope_filter(conv.list_scope(request))]
+        scope = _scope_filter(conv.list_scope(request))
+        extra = [scope]
         for known in request.known_filters:
             if known.WhichOneof("filter_by") == "deployed_by" and known.deployed_by:
                 extra.append(Pred("deployed_by", Op.EQ, known.deployed_by))
@@ -67,7 +68,13 @@ class TaskServiceImpl(TaskService):  # type: ignore[misc]
             sort_aliases=TASK_SORT_ALIASES, default_sort=NEWEST_FIRST, extra=and_(*extra),
         )
         page = await self.svc.queries.list_tasks(q)
-        return ts_pb.ListTasksResponse(tasks=[conv.task_pb(t) for t in page.items], token=page.next_cursor or "")
+        totals = ts_pb.ListTasksResponse.ListTasksMetadata(
+            total=await self.svc.queries.count_tasks(scope),  # every version in the scope
+            filtered_total=await self.svc.queries.count_tasks(q.filter),  # those matching all filters
+        )
+        return ts_pb.ListTasksResponse(
+            tasks=[conv.task_pb(t) for t in page.items], token=page.next_cursor or "", metadata=totals
+        )
 
     async def list_versions(self, request: ts_pb.ListVersionsRequest, ctx: Ctx) -> ts_pb.ListVersionsResponse:
         validate(request)
