@@ -13,7 +13,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Hashable
 from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Final
+from typing import Final, TypeVar
 
 from runtrack.domain.filter_eval import matches
 from runtrack.domain.filters import Node, Op, Pred, and_
@@ -36,6 +36,7 @@ RESUME_SLACK_S = 5.0  # a resumed stream re-reads runs updated this long before 
 CATCH_UP_LIMIT = 5000  # more changes than this since the last event: send a fresh snapshot instead
 ACTIONS_SNAPSHOT_LIMIT = 10_000
 
+T = TypeVar("T")
 ListRuns = Callable[[RunQuery], Awaitable[Page[Run]]]
 
 
@@ -171,27 +172,15 @@ class WatchService:
     ) -> AsyncGenerator[RunDetailsState | _KeepAlive, None]:
         """The run and its root action now, then on every change; ends after a terminal phase."""
         pk = await self._run_pk(run_id)
+
+        def load(min_seq: int) -> Awaitable[RunDetailsState | None]:
+            return self._load_details(run_id, pk, min_seq)
+
         sub = self._subscribe_action(pk, ROOT_ACTION, stop)
-        try:
-            last = await self._load_details(run_id, pk, sub.created_seq)
-            if last is None:
-                raise NotFound(f"run {run_id} not found")
-            yield last
-            while not last.run.phase.terminal:
-                batch = await sub.next_batch(self.keepalive_s)
-                if batch is None:
-                    yield KEEPALIVE
-                    continue
-                if batch.closed:
-                    return
-                state = await self._load_details(run_id, pk, _max_seq(batch, self.hub))
-                if state is None:
-                    raise NotFound(f"run {run_id} was deleted")
-                if state != last:
-                    last = state
-                    yield state
-        finally:
-            self.hub.unsubscribe(sub)
+        follow = self._follow(sub, load, lambda s: s.run.phase.terminal, f"run {run_id}")
+        async with aclosing(follow) as items:
+            async for item in items:
+                yield item
 
     async def action_details(
         self, run_id: RunId, name: str, stop: Disconnect | None = None
@@ -206,11 +195,29 @@ class WatchService:
     ) -> AsyncGenerator[Action | _KeepAlive, None]:
         """An action (with attempts) now, then whenever it changed, until ``done`` says so."""
         pk = await self._run_pk(run_id)
+
+        def load(min_seq: int) -> Awaitable[Action | None]:
+            return self._load_action(run_id, pk, name, min_seq, True)
+
         sub = self._subscribe_action(pk, name, stop)
+        follow = self._follow(sub, load, done, f"action {name!r} of run {run_id}")
+        async with aclosing(follow) as items:
+            async for item in items:
+                yield item
+
+    async def _follow(
+        self,
+        sub: Subscription,
+        load: Callable[[int], Awaitable[T | None]],
+        done: Callable[[T], bool],
+        subject: str,
+    ) -> AsyncGenerator[T | _KeepAlive, None]:
+        """One subject read now, then again on every change of it (yielded when it differs), a
+        keep-alive when idle, until ``done`` says so; owns ``sub`` and releases it at the end."""
         try:
-            last = await self._load_action(run_id, pk, name, sub.created_seq, True)
+            last = await load(sub.created_seq)
             if last is None:
-                raise NotFound(f"action {name!r} of run {run_id} not found")
+                raise NotFound(f"{subject} not found")
             yield last
             while not done(last):
                 batch = await sub.next_batch(self.keepalive_s)
@@ -219,12 +226,12 @@ class WatchService:
                     continue
                 if batch.closed:
                     return
-                action = await self._load_action(run_id, pk, name, _max_seq(batch, self.hub), True)
-                if action is None:
-                    raise NotFound(f"action {name!r} of run {run_id} was deleted")
-                if action != last:
-                    last = action
-                    yield action
+                item = await load(_max_seq(batch, self.hub))
+                if item is None:
+                    raise NotFound(f"{subject} was deleted")
+                if item != last:
+                    last = item
+                    yield item
         finally:
             self.hub.unsubscribe(sub)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, TypeVar
 
 from connectrpc.request import RequestContext
 from flyteidl2.workflow import run_definition_pb2 as rd
@@ -31,6 +31,8 @@ from runtrack.service.notifier import Change
 from runtrack.service.watch_streams import Disconnect, RunDetailsState
 
 Ctx = RequestContext[Any, Any]
+ItemT = TypeVar("ItemT")
+MsgT = TypeVar("MsgT")
 WATCH_RUNS_SNAPSHOT = 100
 
 _DISCONNECT: ContextVar[Disconnect | None] = ContextVar("runtrack_disconnect", default=None)
@@ -117,12 +119,8 @@ class RunWatchMixin:
     ) -> AsyncIterator[rs.WatchRunDetailsResponse]:
         validate(request)
         run_id = out.run_id_from_pb(request.run_id)
-        last: rs.WatchRunDetailsResponse | None = None
-        async for item in self.svc.watch.run_details(run_id, _stop()):
-            if isinstance(item, RunDetailsState):
-                last = self.svc.watch.renders.get(item, _run_details_msg)
-            if last is not None:
-                yield last
+        async for msg in self._latest(self.svc.watch.run_details(run_id, _stop()), RunDetailsState, _run_details_msg):
+            yield msg
 
     async def watch_action_details(
         self, request: rs.WatchActionDetailsRequest, ctx: Ctx
@@ -130,17 +128,21 @@ class RunWatchMixin:
         validate(request)
         run_id = out.run_id_from_pb(request.action_id.run)
         name = request.action_id.name
-        last: rs.WatchActionDetailsResponse | None = None
         if name == ROOT_ACTION:
-            async for item in self.svc.watch.run_details(run_id, _stop()):
-                if isinstance(item, RunDetailsState):
-                    last = self.svc.watch.renders.get(item, _root_details_msg)
-                if last is not None:
-                    yield last
-            return
-        async for action in self.svc.watch.action_details(run_id, name, _stop()):
-            if isinstance(action, Action):
-                last = self.svc.watch.renders.get(action, _action_details_msg)
+            stream = self._latest(self.svc.watch.run_details(run_id, _stop()), RunDetailsState, _root_details_msg)
+        else:
+            stream = self._latest(self.svc.watch.action_details(run_id, name, _stop()), Action, _action_details_msg)
+        async for msg in stream:
+            yield msg
+
+    async def _latest(
+        self, items: AsyncIterator[object], kind: type[ItemT], render: Callable[[ItemT], MsgT]
+    ) -> AsyncIterator[MsgT]:
+        """Each new state rendered (once for all watchers); on a keep-alive the last message again."""
+        last: MsgT | None = None
+        async for item in items:
+            if isinstance(item, kind):
+                last = self.svc.watch.renders.get(item, render)
             if last is not None:
                 yield last
 
