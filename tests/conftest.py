@@ -70,6 +70,16 @@ async def services(settings: Settings) -> AsyncIterator[Services]:
 
 
 @pytest.fixture
+async def server_services(server: ServerProcess) -> AsyncIterator[Services]:
+    """A second view of the server's database, for seeding and checking rows."""
+    svc = Services.build(Settings(database_url=server.db_url))
+    try:
+        yield svc
+    finally:
+        await svc.close()
+
+
+@pytest.fixture
 def server(db_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
     """A real ``runtrack serve`` process on a free port, on the parametrized database."""
     proc = ServerProcess(db_url, log_path=tmp_path / "server.log").wait_ready()

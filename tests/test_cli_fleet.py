@@ -7,11 +7,9 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 
 import pytest
 
-from runtrack.config import Settings
 from runtrack.domain.phases import Phase
 from runtrack.service.container import Services
 from tests.fleet_seed import days_ago, seed_run
@@ -19,12 +17,8 @@ from tests.support import REPO, ServerProcess
 
 
 @pytest.fixture
-async def db(server: ServerProcess) -> AsyncIterator[Services]:
-    svc = Services.build(Settings(database_url=server.db_url))
-    try:
-        yield svc
-    finally:
-        await svc.close()
+def db(server_services: Services) -> Services:
+    return server_services
 
 
 async def runtrack(server: ServerProcess, *args: str) -> subprocess.CompletedProcess[str]:

@@ -6,26 +6,18 @@ import asyncio
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 
 import pytest
 
-from runtrack.config import Settings
 from runtrack.domain.phases import Phase
 from runtrack.service.container import Services
-from runtrack.storage import migrate
 from tests.fleet_seed import days_ago, seed_run, total_rows
 from tests.support import REPO
 
 
 @pytest.fixture
-async def db(db_url: str) -> AsyncIterator[Services]:
-    svc = Services.build(Settings(database_url=db_url))
-    await migrate.upgrade(svc.db)
-    try:
-        yield svc
-    finally:
-        await svc.close()
+def db(services: Services) -> Services:
+    return services
 
 
 async def gc(db_url: str, *args: str) -> subprocess.CompletedProcess[str]:

@@ -15,7 +15,6 @@ from typing import Any
 import httpx
 import pytest
 
-from runtrack.config import Settings
 from runtrack.domain.phases import Phase
 from runtrack.service.container import Services
 from tests.conftest import require_db
@@ -45,13 +44,8 @@ def org() -> str:
 
 
 @pytest.fixture
-async def db(server: ServerProcess) -> AsyncIterator[Services]:
-    """A second view of the server's database, for seeding and checking rows."""
-    svc = Services.build(Settings(database_url=server.db_url))
-    try:
-        yield svc
-    finally:
-        await svc.close()
+def db(server_services: Services) -> Services:
+    return server_services
 
 
 @pytest.fixture

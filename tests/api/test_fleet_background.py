@@ -4,29 +4,21 @@
 from __future__ import annotations
 
 import signal
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from runtrack.config import Settings
 from runtrack.domain.phases import Phase
 from runtrack.service.container import Services
-from runtrack.storage import migrate
 from tests.api.test_fleet import logs_of, wait_for
 from tests.fleet_seed import days_ago, rows_of, seed_run, total_rows
 from tests.support import ServerProcess
 
 
 @pytest.fixture
-async def db(db_url: str) -> AsyncIterator[Services]:
-    svc = Services.build(Settings(database_url=db_url))
-    await migrate.upgrade(svc.db)
-    try:
-        yield svc
-    finally:
-        await svc.close()
+def db(services: Services) -> Services:
+    return services
 
 
 def config(tmp_path: Path, name: str, text: str) -> str:
