@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Final, TypeVar
 
 from runtrack.domain.filter_eval import matches
-from runtrack.domain.filters import Node, Op, Pred, and_
+from runtrack.domain.filters import And, Node, Op, Pred, and_
 from runtrack.domain.models import ROOT_ACTION, Action, Run, RunId
 from runtrack.domain.query import Page, RunQuery, Sort
 from runtrack.errors import NotFound
@@ -302,7 +302,6 @@ class WatchService:
         self,
         filter: Node | None,
         *,
-        scope: Callable[[Change], bool] | None = None,
         snapshot_limit: int = 50,
         since: float | None = None,
         stop: Disconnect | None = None,
@@ -318,7 +317,7 @@ class WatchService:
         Watermarks of live changes are their dispatch times, which every watcher handed the same
         change shares: transports can encode such an event once for all of them.
         """
-        sub = self.hub.subscribe(run_pk=None, accepts=scope)
+        sub = self.hub.subscribe(run_pk=None, accepts=scope_of(filter))
         if stop is not None:
             stop.attach(sub)
         fkey = self._filter_key(filter)
@@ -396,6 +395,28 @@ class WatchService:
             if not page.next_cursor:
                 return out
             cursor = page.next_cursor
+
+
+def scope_of(node: Node | None) -> Callable[[Change], bool] | None:
+    """A cheap pre-filter on a change's identity from the filter's top-level org/project/domain terms."""
+    wanted: dict[str, str] = {}
+    items = node.items if isinstance(node, And) else (node,) if node is not None else ()
+    for item in items:
+        if isinstance(item, Pred) and item.op is Op.EQ and item.field in ("org", "project", "domain"):
+            wanted[item.field] = str(item.value)
+    if not wanted:
+        return None
+    org, project, domain = wanted.get("org"), wanted.get("project"), wanted.get("domain")
+
+    def accepts(c: Change) -> bool:
+        rid = c.run_id
+        return (
+            (not org or rid.org == org)
+            and (not project or rid.project == project)
+            and (not domain or rid.domain == domain)
+        )
+
+    return accepts
 
 
 class _FilterKey:

@@ -27,7 +27,6 @@ from runtrack.domain.filter_eval import action_matches
 from runtrack.domain.filters import ACTION_FIELDS, Node, Op, Pred, and_, prepare
 from runtrack.domain.models import ROOT_ACTION, Action, children_phase_counts
 from runtrack.service.container import Services
-from runtrack.service.notifier import Change
 from runtrack.service.watch_streams import Disconnect, RunDetailsState
 
 Ctx = RequestContext[Any, Any]
@@ -178,10 +177,9 @@ class RunWatchMixin:
     async def watch_runs(self, request: rs.WatchRunsRequest, ctx: Ctx) -> AsyncIterator[rs.WatchRunsResponse]:
         validate(request)
         node = prepare(watch_runs_scope(request), caller_of(ctx) or None)
-        scope = _scope_filter(node)
 
         async for events in self.svc.watch.runs(
-            node, scope=scope, snapshot_limit=WATCH_RUNS_SNAPSHOT, stop=_stop()
+            node, snapshot_limit=WATCH_RUNS_SNAPSHOT, stop=_stop()
         ):
             runs = [self.svc.watch.renders.get(ev.run, out.run_pb) for ev in events if ev.run is not None]
             if not runs:
@@ -214,9 +212,3 @@ class RunWatchMixin:
             if fresh or first:
                 yield rs.WatchClusterEventsResponse(cluster_events=fresh)
             first = False
-
-
-def _scope_filter(node: Node | None) -> Callable[[Change], bool] | None:
-    from runtrack.api.rest.watch import scope_of
-
-    return scope_of(node)

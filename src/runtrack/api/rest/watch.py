@@ -28,10 +28,8 @@ from runtrack.api.metrics import Metrics
 from runtrack.api.rest.common import services
 from runtrack.api.rest.filters import RunFilter, run_filter
 from runtrack.api.rest.schemas import run_out
-from runtrack.domain.filters import And, Node, Op, Pred
 from runtrack.domain.models import Run, RunId
 from runtrack.service.container import Services
-from runtrack.service.notifier import Change
 from runtrack.service.watch import RenderCache, WatchHub
 from runtrack.service.watch_streams import Disconnect, RunsEvent
 
@@ -137,11 +135,11 @@ async def watch_runs(
 ) -> EventStream:
     """Server-sent events for runs matching the filters of `GET /api/v1/runs`."""
     since = parse_event_id(last_event_id or resume)
-    watch, renders, scope = svc.watch, svc.watch.renders, scope_of(flt.node)
+    watch, renders = svc.watch, svc.watch.renders
 
     async def frames(stop: Disconnect) -> AsyncGenerator[bytes, None]:
         stream = watch.runs(
-            flt.node, scope=scope, snapshot_limit=snapshot, since=since, stop=stop, keepalive_s=keepalive
+            flt.node, snapshot_limit=snapshot, since=since, stop=stop, keepalive_s=keepalive
         )
         async with aclosing(stream):
             async for events in stream:
@@ -151,28 +149,6 @@ async def watch_runs(
                     yield b"".join(format_event(ev, renders) for ev in events)
 
     return EventStream(frames)
-
-
-def scope_of(node: Node | None) -> Callable[[Change], bool] | None:
-    """A cheap pre-filter on a change's identity from the filter's top-level org/project/domain terms."""
-    wanted: dict[str, str] = {}
-    items = node.items if isinstance(node, And) else (node,) if node is not None else ()
-    for item in items:
-        if isinstance(item, Pred) and item.op is Op.EQ and item.field in ("org", "project", "domain"):
-            wanted[item.field] = str(item.value)
-    if not wanted:
-        return None
-    org, project, domain = wanted.get("org"), wanted.get("project"), wanted.get("domain")
-
-    def accepts(c: Change) -> bool:
-        rid = c.run_id
-        return (
-            (not org or rid.org == org)
-            and (not project or rid.project == project)
-            and (not domain or rid.domain == domain)
-        )
-
-    return accepts
 
 
 class WatchCollector(Collector):
