@@ -44,8 +44,9 @@ from runtrack.service.notifier import Change, Notifier
 from runtrack.service.run_names import generate_run_name
 from runtrack.storage.concurrency import SlotStore
 from runtrack.storage.db import Database
+from runtrack.storage.pending import Pending
 from runtrack.storage.repository import Repository
-from runtrack.storage.writes import Locked, Pending, WriteStore
+from runtrack.storage.writes import Locked, WriteStore
 
 log = logging.getLogger("runtrack.executor")
 T = TypeVar("T")
@@ -149,10 +150,49 @@ class ExecutorService:
 
     # -- events (fire-and-forget) and status (strict) ------------------------------------------
 
+    async def _guarded(self, path: str, rep: ActionReport, *, strict: bool) -> ReportResult | None:
+        """One report without a transaction (PostgreSQL): read the action and its newest attempt in
+        one statement, decide, and write in one statement guarded by the run version read (see
+        ``storage/pending.py``), so the decision holds for the state it is written over.
+
+        None when the report needs the locked path: an unknown action, a new attempt, cluster
+        events, a concurrency slot, a strict conflict (raised there, with the locked state), or a
+        write of someone else committed between the read and the write.
+        """
+        if rep.cluster_events:
+            return None
+        tx = _Tx()
+        try:
+            async with self.db.autocommit() as conn:
+                lk = await self.writes.read_action(conn, rep.run, rep.action)
+                if lk is None or lk.attempt_pk is None or lk.concurrency_key:
+                    return None
+                d = decide(lk.state, Report(rep.attempt, rep.phase, rep.version), strict=strict)
+                if d.new_attempt or (strict and d.outcome is Outcome.REJECT):
+                    return None
+                if d.applies:
+                    result = (await self._step(conn, tx, lk, rep, d, utcnow()))[1]
+                    if not await self.writes.flush(conn, tx.pending, expect_run_version=lk.run_version):
+                        return None
+                else:
+                    result = _unchanged(d, lk)
+        except DBAPIError as exc:
+            if _retryable(exc):
+                return None
+            raise
+        self._count(path, d, lk, rep)
+        await self._after(tx)
+        return result
+
     async def record_events(self, events: Sequence[ActionReport]) -> list[ReportResult]:
-        """Ingest a batch in one transaction; one result per event, in order. Never raises Conflict."""
+        """Ingest a batch in one transaction; one result per event, in order. Never raises Conflict.
+        A single event on PostgreSQL is first tried without a transaction (:meth:`_guarded`)."""
         if not events:
             return []
+        if len(events) == 1 and self.db.is_postgres:
+            result = await self._guarded("events", events[0], strict=False)
+            if result is not None:
+                return [result]
 
         async def run(conn: AsyncConnection, tx: _Tx) -> list[ReportResult]:
             now = utcnow()
@@ -170,7 +210,7 @@ class ExecutorService:
                 d = decide(lk.state, Report(rep.attempt, rep.phase, rep.version), strict=False)
                 self._count("events", d, lk, rep)
                 if not d.applies:
-                    out.append(ReportResult(d.outcome, d.reason.value, d.message, lk.phase, lk.attempts))
+                    out.append(_unchanged(d, lk))
                     continue
                 lk, result = await self._step(conn, tx, lk, rep, d, now)
                 locked[(rep.run, rep.action)] = lk
@@ -181,6 +221,10 @@ class ExecutorService:
 
     async def update_status(self, rep: ActionReport) -> ReportResult:
         """The strict path: applied or idempotent → the result; a conflict raises :class:`Conflict`."""
+        if self.db.is_postgres:
+            result = await self._guarded("status", rep, strict=True)
+            if result is not None:
+                return result
 
         async def run(conn: AsyncConnection, tx: _Tx) -> ReportResult:
             lk = await self.writes.lock_action(conn, rep.run, rep.action)
@@ -192,7 +236,7 @@ class ExecutorService:
                     f"(attempt {lk.attempts}), reported {rep.phase.name} (attempt {rep.attempt}): {d.message}"
                 )
             if not d.applies:
-                return ReportResult(d.outcome, d.reason.value, d.message, lk.phase, lk.attempts)
+                return _unchanged(d, lk)
             return (await self._step(conn, tx, lk, rep, d, utcnow()))[1]
 
         return await self._write(run)
@@ -408,6 +452,11 @@ class ExecutorService:
             return 1
 
         return await self._write(run)
+
+
+def _unchanged(d: Decision, lk: Locked) -> ReportResult:
+    """The result of a report the rules did not apply (duplicate, stale or conflict)."""
+    return ReportResult(d.outcome, d.reason.value, d.message, lk.phase, lk.attempts)
 
 
 def _subtree(locked: list[Locked], action: str, run_id: RunId) -> list[Locked]:

@@ -63,14 +63,28 @@ class Database:
         which saves the BEGIN and COMMIT round trips; at READ COMMITTED every statement takes its own
         snapshot inside a transaction too, so nothing is lost. Never write through it.
         """
+        if self.is_postgres:
+            async with self.autocommit() as conn:
+                yield conn
+            return
+        try:
+            async with self.engine.connect() as conn, conn.begin():
+                yield conn
+        except Exception as exc:
+            if _is_unavailable(exc):
+                raise Unavailable(f"database unavailable: {type(exc).__name__}") from exc
+            raise
+
+    @asynccontextmanager
+    async def autocommit(self) -> AsyncIterator[AsyncConnection]:
+        """PostgreSQL only: a connection on which every statement is a transaction of its own. For
+        reads, and for writes that are one statement guarded by what was read before (the executor's
+        single-event path, see ``storage/pending.py``)."""
+        if not self.is_postgres:
+            raise RuntimeError("autocommit connections are used on PostgreSQL only")
         try:
             async with self.engine.connect() as conn:
-                if self.is_postgres:
-                    conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-                    yield conn
-                else:
-                    async with conn.begin():
-                        yield conn
+                yield await conn.execution_options(isolation_level="AUTOCOMMIT")
         except Exception as exc:
             if _is_unavailable(exc):
                 raise Unavailable(f"database unavailable: {type(exc).__name__}") from exc

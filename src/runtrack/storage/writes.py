@@ -24,7 +24,7 @@ Writers that lose a race therefore read the winner's state and get ``ignore`` (d
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -36,6 +36,8 @@ from runtrack.domain.phases import TERMINAL, Phase
 from runtrack.domain.reports import ActionReport, NewAction, event_fingerprint
 from runtrack.domain.transitions import Decision, StoredState
 from runtrack.errors import NotFound
+from runtrack.storage.direct import DirectStatements
+from runtrack.storage.pending import Flusher, Pending
 from runtrack.storage.repository import run_key
 from runtrack.storage.tables import actions, attempts, cluster_events, phase_transitions, runs
 
@@ -81,24 +83,6 @@ class Locked:
         return self.attempt_phase if self.attempt_phase is not None else self.phase
 
 
-@dataclass
-class Pending:
-    """Row updates of one transaction, merged per row and written just before it commits with one
-    executemany per table and column set. The rows are locked, so nobody sees the interim; a batch
-    of events costs a few statements instead of a few per event. The run's version is bumped once
-    per transaction."""
-
-    attempts: dict[int, dict[str, Any]] = field(default_factory=dict)
-    actions: dict[int, dict[str, Any]] = field(default_factory=dict)
-    runs: dict[int, dict[str, Any]] = field(default_factory=dict)
-    run_versions: dict[int, int] = field(default_factory=dict)
-
-    def bump(self, lk: Locked, now: datetime) -> int:
-        version = self.run_versions.setdefault(lk.run_pk, lk.run_version + 1)
-        self.runs.setdefault(lk.run_pk, {}).update(updated_at=now, version=version)
-        return version
-
-
 @dataclass(frozen=True, slots=True)
 class Applied:
     locked: Locked  # the state after the write
@@ -131,6 +115,17 @@ def _locked_from(r: Any, a: Any) -> Locked:
     )
 
 
+class _JoinedAttempt:
+    """The attempt columns of a joined row (labelled ``att_<column>``) under their own names."""
+
+    __slots__ = ("cluster", "id", "last_heartbeat_at", "log_info", "phase", "start_time", "version")
+
+    def __init__(self, r: Any) -> None:
+        self.id, self.phase, self.version = r.att_id, r.att_phase, r.att_version
+        self.start_time, self.last_heartbeat_at = r.att_start_time, r.att_last_heartbeat_at
+        self.log_info, self.cluster = r.att_log_info, r.att_cluster
+
+
 _RUN_KEY = sa.and_(
     runs.c.org == sa.bindparam("k_org"),
     runs.c.project == sa.bindparam("k_project"),
@@ -153,6 +148,8 @@ class WriteStore:
 
     def __init__(self) -> None:
         self._stmts: dict[tuple[Any, ...], Any] = {}
+        self.flusher = Flusher()
+        self._direct = DirectStatements()
 
     def _lock_one(self, conn: AsyncConnection) -> sa.Select[Any]:
         key = ("lock_one", conn.dialect.name)
@@ -161,42 +158,24 @@ class WriteStore:
             stmt = self._stmts[key] = self._select(conn).where(_RUN_KEY, actions.c.name == sa.bindparam("k_action"))
         return stmt
 
+    def _read_one(self) -> sa.Select[Any]:
+        stmt = self._stmts.get(("read_one",))
+        if stmt is None:
+            newest = sa.and_(attempts.c.action_id == actions.c.id, attempts.c.attempt == actions.c.attempts)
+            stmt = self._stmts[("read_one",)] = (
+                self._columns()
+                .add_columns(*(c.label(f"att_{c.name}") for c in self._attempt_columns().selected_columns))
+                .select_from(runs.join(actions, actions.c.run_id == runs.c.id).outerjoin(attempts, newest))
+                .where(_RUN_KEY, actions.c.name == sa.bindparam("k_action"))
+            )
+        return stmt
+
     def _newest_attempt(self) -> sa.Select[Any]:
         stmt = self._stmts.get(("newest_attempt",))
         if stmt is None:
             stmt = self._stmts[("newest_attempt",)] = self._attempt_columns().where(
                 attempts.c.action_id == sa.bindparam("a_action"), attempts.c.attempt == sa.bindparam("a_attempt")
             )
-        return stmt
-
-    def _update_by_pk(self, table: sa.Table, cols: tuple[str, ...]) -> Any:
-        key = ("update", table.name, cols)
-        stmt = self._stmts.get(key)
-        if stmt is None:
-            stmt = self._stmts[key] = (
-                table.update()
-                .where(table.c.id == sa.bindparam("_pk"))
-                .values({c: sa.bindparam(f"v_{c}", type_=table.c[c].type) for c in cols})
-            )
-        return stmt
-
-    def _update_together(self, shape: tuple[tuple[sa.Table, tuple[str, ...]], ...]) -> Any:
-        """One statement updating one row of each (table, columns) of ``shape``: the first ones as
-        data-modifying CTEs (PostgreSQL runs each exactly once), the last as the main statement.
-        Parameters are named ``g<i>_pk`` and ``g<i>v_<column>``."""
-        key = ("together", tuple((t.name, cols) for t, cols in shape))
-        stmt = self._stmts.get(key)
-        if stmt is None:
-            parts = [
-                table.update()
-                .where(table.c.id == sa.bindparam(f"g{i}_pk"))
-                .values({c: sa.bindparam(f"g{i}v_{c}", type_=table.c[c].type) for c in cols})
-                for i, (table, cols) in enumerate(shape)
-            ]
-            stmt = parts[-1]
-            for i, part in enumerate(parts[:-1]):
-                stmt = stmt.add_cte(part.returning(shape[i][0].c.id).cte(f"w{i}"))
-            self._stmts[key] = stmt
         return stmt
 
     @staticmethod
@@ -214,7 +193,14 @@ class WriteStore:
         )
 
     def _select(self, conn: AsyncConnection) -> sa.Select[Any]:
-        stmt = sa.select(
+        stmt = self._columns().select_from(runs.join(actions, actions.c.run_id == runs.c.id))
+        if conn.dialect.name == "postgresql":
+            stmt = stmt.with_for_update(of=[runs, actions])
+        return stmt
+
+    @staticmethod
+    def _columns() -> sa.Select[Any]:
+        return sa.select(
             runs.c.id.label("run_pk"),
             runs.c.org,
             runs.c.project,
@@ -230,10 +216,7 @@ class WriteStore:
             actions.c.version,
             actions.c.concurrency_key,
             actions.c.started_at,
-        ).select_from(runs.join(actions, actions.c.run_id == runs.c.id))
-        if conn.dialect.name == "postgresql":
-            stmt = stmt.with_for_update(of=[runs, actions])
-        return stmt
+        )
 
     async def _with_attempts(self, conn: AsyncConnection, rows: list[Any]) -> list[Locked]:
         """Add each action's newest attempt, read AFTER the locks are held.
@@ -266,6 +249,18 @@ class WriteStore:
             await self._require_run(conn, run_id)
             raise NotFound(f"action {name!r} of run {run_id} not found")
         return (await self._with_attempts(conn, [row]))[0]
+
+    async def read_action(self, conn: AsyncConnection, run_id: RunId, name: str) -> Locked | None:
+        """The action with its newest attempt, read in one statement WITHOUT locks (one snapshot):
+        for a write that is guarded by the run version read here (see ``storage/pending.py``)."""
+        params = {**_key_params(run_id), "k_action": name}
+        if conn.dialect.name == "postgresql":
+            r = await self._direct.of(self._read_one(), conn.dialect).fetchrow(conn, params)
+        else:
+            r = (await conn.execute(self._read_one(), params)).one_or_none()
+        if r is None:
+            return None
+        return _locked_from(r, _JoinedAttempt(r) if r.att_id is not None else None)
 
     async def lock_actions(
         self, conn: AsyncConnection, keys: list[tuple[RunId, str]]
@@ -396,14 +391,7 @@ class WriteStore:
                 values["updated_at"] = now
                 pending.attempts.setdefault(attempt_pk, {}).update(values)
             if phase_changed:
-                await conn.execute(
-                    phase_transitions.update()
-                    .where(phase_transitions.c.attempt_id == attempt_pk, phase_transitions.c.end_time.is_(None))
-                    .values(end_time=ts)
-                )
-                await conn.execute(
-                    phase_transitions.insert().values(attempt_id=attempt_pk, phase=int(phase), start_time=ts)
-                )
+                pending.transition(attempt_pk, int(phase), ts)
         if attempt_pk is not None and rep.cluster_events:
             changed = await self._add_cluster_events(conn, attempt_pk, rep.cluster_events) or changed
         if not changed:
@@ -430,7 +418,7 @@ class WriteStore:
                 act.update(ended_at=None, error_kind=None, error_message=None)
         pending.actions.setdefault(lk.action_pk, {}).update(act)
 
-        run_version = pending.bump(lk, now)
+        run_version = pending.bump(lk.run_pk, lk.run_version, now)
         run_values: dict[str, Any] = {}
         run_started = lk.run_started_at
         if lk.name == ROOT_ACTION and phase_changed:
@@ -467,29 +455,9 @@ class WriteStore:
         )
         return Applied(after, True, phase_changed, run_version)
 
-    async def flush(self, conn: AsyncConnection, pending: Pending) -> None:
-        """Write the pending row updates: one executemany per table and column set or, on PostgreSQL
-        when each of those is a single row (one event's attempt, action and run), one statement
-        for all of them (data-modifying CTEs), which saves round trips on the per-event path."""
-        shape: list[tuple[sa.Table, tuple[str, ...]]] = []
-        batches: list[list[dict[str, Any]]] = []
-        for table, rows in ((attempts, pending.attempts), (actions, pending.actions), (runs, pending.runs)):
-            groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-            for pk, values in sorted(rows.items()):
-                cols = tuple(sorted(values))
-                groups.setdefault(cols, []).append({"_pk": pk, **{f"v_{c}": values[c] for c in cols}})
-            for cols, params in groups.items():
-                shape.append((table, cols))
-                batches.append(params)
-        if len(shape) > 1 and conn.dialect.name == "postgresql" and all(len(b) == 1 for b in batches):
-            merged = {f"g{i}{name}": value for i, b in enumerate(batches) for name, value in b[0].items()}
-            await conn.execute(self._update_together(tuple(shape)), merged)
-        else:
-            for (table, cols), params in zip(shape, batches, strict=True):
-                await conn.execute(self._update_by_pk(table, cols), params)
-        pending.attempts.clear()
-        pending.actions.clear()
-        pending.runs.clear()
+    async def flush(self, conn: AsyncConnection, pending: Pending, *, expect_run_version: int | None = None) -> bool:
+        """Write what ``pending`` holds (see :mod:`runtrack.storage.pending`)."""
+        return await self.flusher.flush(conn, pending, expect_run_version=expect_run_version)
 
     async def _add_cluster_events(
         self, conn: AsyncConnection, attempt_pk: int, events: tuple[ClusterEvent, ...]
