@@ -157,7 +157,10 @@ def test_malformed_events_change_nothing(api: httpx.Client) -> None:
         {"events": [event(run, "RUNNING", attempt=0)]},
         {"evnts": []},
     ):
-        assert api.post("/events", json=body).status_code == 400, body
+        bad = api.post("/events", json=body)
+        assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_argument", body
+    attempt0 = api.post("/events", json={"events": [event(run, "RUNNING", attempt=0)]}).json()["error"]["message"]
+    assert attempt0.startswith("events.0.attempt:"), attempt0
     assert api.post("/events", content=b"{not json", headers={"content-type": "application/json"}).status_code == 400
     assert get_run(api, run)["phase"] == "QUEUED"
     [missing] = send(api, event({**run, "name": "nope"}, "RUNNING"))

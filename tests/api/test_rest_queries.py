@@ -184,4 +184,8 @@ async def test_openapi_documents_the_parameters(server: ServerProcess) -> None:
     count_params = {p["name"] for p in spec["paths"]["/api/v1/runs/count"]["get"]["parameters"]}
     assert {"status", "filter_query", "label", "created_by"} <= count_params
     assert "/api/v1/runs/{org}/{project}/{domain}/{name}/actions" in spec["paths"]
+    events = spec["paths"]["/api/v1/events"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    body = spec["components"]["schemas"][events["$ref"].rsplit("/", 1)[1]]
+    event = spec["components"]["schemas"][body["properties"]["events"]["items"]["$ref"].rsplit("/", 1)[1]]
+    assert {"run", "action", "attempt", "phase", "version"} <= set(event["properties"])
     assert (await get(server, "/docs")).status_code == 200

@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -164,16 +165,31 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
         return _error_response(exc)
 
     app.include_router(health.router)
+    app.include_router(rest_executor.router)  # the executors' write paths, the busiest, are matched first
     app.include_router(rest_fleet.router)
     app.include_router(rest_runs.router)
     app.include_router(rest_watch.router)
-    app.include_router(rest_executor.router)
     app.include_router(rest_logs.router)
     app.include_router(rest_concurrency.router)
     mount_connect(app)
     mount_dashboard(app)
+    _document_schemas(app, rest_executor.OPENAPI_SCHEMAS)
     app.add_middleware(TimingMiddleware, metrics=metrics)
     return app
+
+
+def _document_schemas(app: FastAPI, schemas: dict[str, Any]) -> None:
+    """Add component schemas of request bodies that endpoints read themselves to the OpenAPI document."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        doc = generate()  # built once, then kept by FastAPI as app.openapi_schema
+        components = doc.setdefault("components", {}).setdefault("schemas", {})
+        for name, schema in schemas.items():
+            components.setdefault(name, schema)
+        return doc
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def mount_dashboard(app: FastAPI) -> None:
