@@ -1,4 +1,5 @@
-"""Single events on PostgreSQL: one read, then one write guarded by the run version that was read.
+"""Single events on PostgreSQL: one read (or the state this process last wrote), then one write
+guarded by the run version of that state.
 
 The guard is what keeps the unlocked read safe: a write of someone else that commits between the
 read and the write makes the guarded statement write nothing, and the event is decided again under
@@ -103,8 +104,8 @@ async def test_single_events_keep_versions_timeline_and_notifications(svc: Servi
     assert attempt.transitions[1].end_time is None
     changes = svc.notifier.published[published:]  # type: ignore[attr-defined]
     assert sorted({c.run_version for c in changes}) == [start.version + 1, start.version + 2]
-    if svc.db.is_postgres:
-        assert spy.reads == 4 and spy.guarded == [True, True]
+    if svc.db.is_postgres:  # read once, then the written state is remembered; the duplicate is read again
+        assert spy.reads == 3 and spy.guarded == [True, True]
     else:
         assert spy.reads == 0
 
@@ -165,3 +166,33 @@ async def test_two_moves_of_one_attempt_in_one_batch_leave_a_closed_timeline(svc
     assert [t.phase for t in ts] == [Phase.INITIALIZING, Phase.RUNNING, Phase.SUCCEEDED]
     assert ts[0].end_time == ts[1].start_time and ts[1].end_time == ts[2].start_time
     assert ts[2].end_time is None
+
+
+@pytest.mark.parametrize("db_kind", ["postgres"], indirect=True)
+async def test_a_remembered_state_another_replica_moved_on_is_read_again(svc: Services, other: Services) -> None:
+    ex = svc.executor
+    await ex.record_events([ev(Phase.RUNNING, version=1)])
+    await ex.record_events([ev(Phase.RUNNING, version=2)])  # read, written, remembered
+    spy = Spy(svc)
+    [failed] = await other.executor.record_events([ev(Phase.FAILED, version=3)])
+    assert failed.outcome is Outcome.APPLY
+    [late] = await ex.record_events([ev(Phase.RUNNING, version=4)])
+    assert spy.guarded == [False] and spy.reads == 1
+    assert (late.outcome, late.reason) == (Outcome.IGNORE, "stale_phase")
+    assert (await svc.runs.get_run(RID)).phase is Phase.FAILED
+    [attempt] = (await svc.runs.get_action(RID, "a0")).attempt_list
+    assert attempt.version == 3 and [t.phase for t in attempt.transitions] == [Phase.RUNNING, Phase.FAILED]
+
+
+@pytest.mark.parametrize("db_kind", ["postgres"], indirect=True)
+async def test_a_deleted_run_is_not_written_from_memory(svc: Services) -> None:
+    ex = svc.executor
+    await ex.record_events([ev(Phase.RUNNING, version=1)])
+    [done] = await ex.record_events([ev(Phase.SUCCEEDED, version=2)])
+    assert done.outcome is Outcome.APPLY and ex.recent.get((RID, "a0")) is not None
+    await svc.deletes.delete_run(RID)
+    await ex.create_run(NewRun(id=RID, created_by="bob"))  # the same name, a new run
+    [r] = await ex.record_events([ev(Phase.RUNNING, version=1)])
+    assert (r.outcome, r.reason) == (Outcome.APPLY, "new_attempt")
+    run = await svc.runs.get_run(RID)
+    assert run.phase is Phase.RUNNING and run.created_by == "bob" and run.attempts == 1

@@ -41,6 +41,7 @@ from runtrack.domain.transitions import Decision, Outcome, Report, decide, decid
 from runtrack.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
 from runtrack.service.logs import LogService
 from runtrack.service.notifier import Change, Notifier
+from runtrack.service.recent import RecentStates
 from runtrack.service.run_names import generate_run_name
 from runtrack.storage.concurrency import SlotStore
 from runtrack.storage.db import Database
@@ -88,6 +89,7 @@ class ExecutorService:
         self.settings = settings
         self._notifier = notifier
         self.writes = WriteStore()
+        self.recent = RecentStates()
         self.slots = SlotStore()
         self.logs = LogService(db)
         self.observe: DecisionObserver = _no_observer
@@ -151,9 +153,11 @@ class ExecutorService:
     # -- events (fire-and-forget) and status (strict) ------------------------------------------
 
     async def _guarded(self, path: str, rep: ActionReport, *, strict: bool) -> ReportResult | None:
-        """One report without a transaction (PostgreSQL): read the action and its newest attempt in
-        one statement, decide, and write in one statement guarded by the run version read (see
-        ``storage/pending.py``), so the decision holds for the state it is written over.
+        """One report without a transaction (PostgreSQL): decide on the action's state as this
+        process last saw it (:mod:`runtrack.service.recent`) or as read in one statement, and write
+        in one statement guarded by that state's run version (see ``storage/pending.py``), so the
+        decision holds for the state it is written over. A guard that fails on a remembered state is
+        tried once more on a fresh read.
 
         None when the report needs the locked path: an unknown action, a new attempt, cluster
         events, a concurrency slot, a strict conflict (raised there, with the locked state), or a
@@ -161,22 +165,38 @@ class ExecutorService:
         """
         if rep.cluster_events:
             return None
-        tx = _Tx()
+        key = (rep.run, rep.action)
+        report = Report(rep.attempt, rep.phase, rep.version)
         try:
             async with self.db.autocommit() as conn:
-                lk = await self.writes.read_action(conn, rep.run, rep.action)
-                if lk is None or lk.attempt_pk is None or lk.concurrency_key:
-                    return None
-                d = decide(lk.state, Report(rep.attempt, rep.phase, rep.version), strict=strict)
-                if d.new_attempt or (strict and d.outcome is Outcome.REJECT):
-                    return None
-                if d.applies:
-                    result = (await self._step(conn, tx, lk, rep, d, utcnow()))[1]
-                    if not await self.writes.flush(conn, tx.pending, expect_run_version=lk.run_version):
+                lk = self.recent.get(key)
+                for remembered in (True, False) if lk is not None else (False,):
+                    if not remembered:
+                        lk = await self.writes.read_action(conn, rep.run, rep.action)
+                        if lk is None or lk.attempt_pk is None or lk.concurrency_key:
+                            self.recent.drop(key)
+                            return None
+                        self.recent.put(lk)  # only states this path can write over are remembered
+                    assert lk is not None
+                    d = decide(lk.state, report, strict=strict)
+                    if not d.applies and remembered:
+                        continue  # answer what is not written from the database's state
+                    if d.new_attempt or (strict and d.outcome is Outcome.REJECT):
                         return None
+                    tx = _Tx()
+                    if not d.applies:
+                        result = _unchanged(d, lk)
+                        break
+                    after, result = await self._step(conn, tx, lk, rep, d, utcnow())
+                    version = tx.pending.run_versions.get(lk.run_pk, lk.run_version)
+                    if await self.writes.flush(conn, tx.pending, expect_run_version=lk.run_version):
+                        self.recent.put(dataclasses.replace(after, run_version=version))
+                        break
+                    self.recent.drop(key)
                 else:
-                    result = _unchanged(d, lk)
+                    return None
         except DBAPIError as exc:
+            self.recent.drop(key)
             if _retryable(exc):
                 return None
             raise
