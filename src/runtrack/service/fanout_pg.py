@@ -38,9 +38,13 @@ def asyncpg_dsn(sqlalchemy_url: str) -> str:
     return url.render_as_string(hide_password=False)
 
 
+def _head(replica: str) -> str:
+    return f'{{"r":{json.dumps(replica)},"c":['
+
+
 def encode(replica: str, changes: Sequence[Change]) -> list[str]:
     """JSON payloads of at most MAX_PAYLOAD bytes: ``{"r": replica, "c": [[pk, org, project, ...], ...]}``."""
-    head = f'{{"r":{json.dumps(replica)},"c":['
+    head = _head(replica)
     out: list[str] = []
     items: list[str] = []
     size = len(head) + 2
@@ -98,6 +102,7 @@ class PgNotifier:
         self.sent = 0
         self._outbox: list[Change] = []
         self._wake = asyncio.Event()
+        self._own = _head(self.replica_id)  # how this replica's own payloads begin
         self._task: asyncio.Task[None] | None = None
         self._conn: Any = None
 
@@ -134,6 +139,8 @@ class PgNotifier:
             self._conn.terminate()
 
     def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        if payload.startswith(self._own):
+            return  # published here: the local hub had it at publish time
         try:
             replica, changes = decode(payload)
         except (ValueError, KeyError, IndexError, TypeError):
