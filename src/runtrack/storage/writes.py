@@ -17,6 +17,10 @@ Locking strategy (decide and write are one atomic step):
   the database write lock before the first read, so writers are serialised outright; ``FOR
   UPDATE`` is not emitted.
 
+* PostgreSQL, single events: optimistic instead — :meth:`WriteStore.read_action` reads without
+  locks, and the write is one statement guarded by the run version read (``storage/pending.py``):
+  it writes nothing if anyone wrote to the run since, and the service then decides again.
+
 Writers that lose a race therefore read the winner's state and get ``ignore`` (duplicate) or
 ``reject`` (conflict) from the rules — exactly one transition is recorded.
 """
