@@ -8,7 +8,8 @@ itself on a warm connection: reading one action took ~400 µs of server CPU thro
 this way. asyncpg prepares each statement once per connection (its statement cache).
 
 Only for connections whose SQLAlchemy transaction state does not matter: autocommit connections,
-where every statement is a transaction of its own.
+where every statement is a transaction of its own. Errors come out as SQLAlchemy's do
+(:class:`sqlalchemy.exc.DBAPIError` around the driver's exception; a lost connection invalidated).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collections import namedtuple
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -36,7 +38,8 @@ class DirectStatement:
             impl = bind.type.dialect_impl(dialect)
             self._params.append((bind.key, bind.effective_value, impl.bind_processor(dialect)))
         columns = list(stmt.selected_columns) if isinstance(stmt, sa.Select) else []
-        self._row = namedtuple("_row", [c.key for c in columns])  # type: ignore[misc]
+        # Unnamed or clashing columns get positional names (_0, _1, ...).
+        self._row = namedtuple("_row", [str(c.key) for c in columns], rename=True)  # type: ignore[misc]
         self._results: list[_Processor] = [
             c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns
         ]
@@ -52,7 +55,14 @@ class DirectStatement:
         """The first row (a named tuple, values converted as SQLAlchemy would), or None."""
         driver = (await conn.get_raw_connection()).driver_connection
         assert driver is not None
-        record = await driver.fetchrow(self.sql, *self.args(params))
+        try:
+            record = await driver.fetchrow(self.sql, *self.args(params))
+        except (OSError, asyncpg.InterfaceError, asyncpg.InternalClientError, asyncpg.PostgresConnectionError) as exc:
+            # The connection is gone: drop it from the pool, and report it as SQLAlchemy would.
+            await conn.invalidate()
+            raise sa.exc.DBAPIError(self.sql, None, exc, connection_invalidated=True) from exc
+        except asyncpg.PostgresError as exc:  # carries its SQLSTATE (deadlocks are retried by callers)
+            raise sa.exc.DBAPIError(self.sql, None, exc) from exc
         if record is None:
             return None
         return self._row(*(v if p is None else p(v) for p, v in zip(self._results, record, strict=True)))
