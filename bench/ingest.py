@@ -146,6 +146,19 @@ def cpu_groups(url: str) -> dict[str, list[psutil.Process]]:
     return {"server": server, "postgres": postgres, "client": [psutil.Process()]}
 
 
+async def analyze(db_url: str) -> None:
+    """Refresh the planner's statistics after creating the runs, as autovacuum would: with it off
+    (as on the benchmark machine) the new project looks empty to the planner, which then resolves
+    a batch's run names through the project's created_at index instead of the unique name index."""
+    import asyncpg
+
+    conn = await asyncpg.connect(asyncpg_dsn(db_url))
+    try:
+        await conn.execute("ANALYZE runs, actions, attempts")
+    finally:
+        await conn.close()
+
+
 async def raw_sql(db_url: str, prefix: str, size: int, n: int) -> list[float]:
     """The same writes in raw SQL (three UPDATEs per event, one transaction per request)."""
     import asyncpg
@@ -189,6 +202,8 @@ async def run(args: argparse.Namespace) -> list[list[str]]:
             chunk = runs[i : i + 100]
             events = [{"run": r, "action": "a0", "attempt": 1, "phase": "RUNNING", "version": 0} for r in chunk]
             (await client.post("/api/v1/events", json={"events": events})).raise_for_status()
+        if args.database_url and args.database_url.startswith("postgres"):
+            await analyze(args.database_url)
         groups = cpu_groups(args.url)
         for size in args.sizes:
             srv: list[float] = []
