@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -59,24 +60,35 @@ def settings(db_url: str) -> Settings:
     return Settings(database_url=db_url)
 
 
-@pytest.fixture
-async def services(settings: Settings) -> AsyncIterator[Services]:
+@asynccontextmanager
+async def built(settings: Settings, *, upgrade: bool) -> AsyncIterator[Services]:
     svc = Services.build(settings)
-    await migrate.upgrade(svc.db)
     try:
+        if upgrade:
+            await migrate.upgrade(svc.db)
         yield svc
     finally:
         await svc.close()
+
+
+@pytest.fixture
+async def services(settings: Settings) -> AsyncIterator[Services]:
+    async with built(settings, upgrade=True) as svc:
+        yield svc
+
+
+@pytest.fixture
+async def replica(settings: Settings) -> AsyncIterator[Services]:
+    """A second replica on the same database as ``services`` (its own connection pool)."""
+    async with built(settings, upgrade=True) as svc:
+        yield svc
 
 
 @pytest.fixture
 async def server_services(server: ServerProcess) -> AsyncIterator[Services]:
     """A second view of the server's database, for seeding and checking rows."""
-    svc = Services.build(Settings(database_url=server.db_url))
-    try:
+    async with built(Settings(database_url=server.db_url), upgrade=False) as svc:
         yield svc
-    finally:
-        await svc.close()
 
 
 @pytest.fixture

@@ -9,11 +9,13 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+
+from runtrack.service.notifier import Change
 
 PG_HOST = os.environ.get("RUNTRACK_TEST_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("RUNTRACK_TEST_PG_PORT", "5432"))
@@ -123,3 +125,13 @@ class ServerProcess:
         if self._log is not subprocess.DEVNULL:
             self._log.close()
         return self.proc.returncode
+
+
+class Recorder:
+    """A notifier that keeps what was published (in place of the fan-out)."""
+
+    def __init__(self) -> None:
+        self.published: list[Change] = []
+
+    async def publish(self, changes: Sequence[Change]) -> None:
+        self.published.extend(changes)

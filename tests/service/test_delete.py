@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 
 import pytest
 
@@ -14,17 +13,9 @@ from runtrack.domain.reports import ActionReport, NewAction
 from runtrack.errors import Conflict, InvalidArgument, NotFound
 from runtrack.service.cleanup import LogCleanup
 from runtrack.service.container import Services
-from runtrack.service.notifier import Change
 from runtrack.storage.fleet import CleanupStore
 from tests.fleet_seed import days_ago, hold_slot, rid, rows_of, seed_run, total_rows
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.changes: list[Change] = []
-
-    async def publish(self, changes: Sequence[Change]) -> None:
-        self.changes.extend(changes)
+from tests.support import Recorder
 
 
 def names(*n: str) -> Pred:
@@ -50,7 +41,7 @@ async def test_delete_two_of_three_by_name(services: Services) -> None:
         )
     assert await rows_of(services, pks[2]) == keep_before
     assert keep_before["actions"] == 2 and keep_before["logs"] == 4 and keep_before["slots"] == 1
-    assert [(c.run_id, c.deleted) for c in recorder.changes] == [(rid("r1"), True), (rid("r0"), True)]
+    assert [(c.run_id, c.deleted) for c in recorder.published] == [(rid("r1"), True), (rid("r0"), True)]
 
     # Logs go afterwards, with the cleanup; each run once.
     assert (await rows_of(services, pks[0]))["cleanup_jobs"] == 1

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import pytest
@@ -14,18 +13,10 @@ from runtrack.domain.reports import ActionReport, NewAction
 from runtrack.domain.transitions import Outcome
 from runtrack.errors import Conflict, NotFound
 from runtrack.service.container import Services
-from runtrack.service.notifier import Change
 from runtrack.storage.tables import cluster_events, phase_transitions
+from tests.support import Recorder
 
 RID = RunId("acme", "proj", "dev", "r-exec")
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.published: list[Change] = []
-
-    async def publish(self, changes: Sequence[Change]) -> None:
-        self.published.extend(changes)
 
 
 @pytest.fixture

@@ -8,29 +8,18 @@ locks. The timeline entries collected with the row updates must come out the sam
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import pytest
 
-from runtrack.config import Settings
 from runtrack.domain.models import ErrorInfo, NewRun, RunId
 from runtrack.domain.phases import Phase
 from runtrack.domain.reports import ActionReport
 from runtrack.domain.transitions import Outcome
 from runtrack.service.container import Services
-from runtrack.service.notifier import Change
-from runtrack.storage import migrate
+from tests.support import Recorder
 
 RID = RunId("acme", "proj", "dev", "r-guard")
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.published: list[Change] = []
-
-    async def publish(self, changes: Sequence[Change]) -> None:
-        self.published.extend(changes)
 
 
 @pytest.fixture
@@ -38,17 +27,6 @@ async def svc(services: Services) -> Services:
     services.notifier = Recorder()
     await services.executor.create_run(NewRun(id=RID, created_by="alice"))
     return services
-
-
-@pytest.fixture
-async def other(settings: Settings) -> Any:
-    """A second replica on the same database (its own connection pool)."""
-    svc = Services.build(settings)
-    await migrate.upgrade(svc.db)
-    try:
-        yield svc
-    finally:
-        await svc.close()
 
 
 def ev(phase: Phase, attempt: int = 1, **kw: Any) -> ActionReport:
@@ -112,7 +90,7 @@ async def test_single_events_keep_versions_timeline_and_notifications(svc: Servi
 
 @pytest.mark.parametrize("db_kind", ["postgres"], indirect=True)
 async def test_a_write_committed_between_read_and_write_wins_over_a_stale_decision(
-    svc: Services, other: Services
+    svc: Services, replica: Services
 ) -> None:
     """The read sees RUNNING, another replica then fails the action; the late RUNNING decided on
     the stale read must not be written: the guard fails, and under locks it is ignored."""
@@ -121,7 +99,7 @@ async def test_a_write_committed_between_read_and_write_wins_over_a_stale_decisi
     spy = Spy(svc)
 
     async def fail_it() -> None:
-        [r] = await other.executor.record_events([ev(Phase.FAILED, version=2, error=ErrorInfo("USER", "boom"))])
+        [r] = await replica.executor.record_events([ev(Phase.FAILED, version=2, error=ErrorInfo("USER", "boom"))])
         assert r.outcome is Outcome.APPLY
 
     spy.between = fail_it
@@ -137,13 +115,13 @@ async def test_a_write_committed_between_read_and_write_wins_over_a_stale_decisi
 
 
 @pytest.mark.parametrize("db_kind", ["postgres"], indirect=True)
-async def test_a_guard_that_fails_is_decided_again_and_applied(svc: Services, other: Services) -> None:
+async def test_a_guard_that_fails_is_decided_again_and_applied(svc: Services, replica: Services) -> None:
     ex = svc.executor
     await ex.record_events([ev(Phase.RUNNING, version=1)])
     spy = Spy(svc)
 
     async def bump() -> None:
-        await other.executor.record_events([ev(Phase.RUNNING, version=2)])
+        await replica.executor.record_events([ev(Phase.RUNNING, version=2)])
 
     spy.between = bump
     before = await svc.runs.get_run(RID)
@@ -169,12 +147,12 @@ async def test_two_moves_of_one_attempt_in_one_batch_leave_a_closed_timeline(svc
 
 
 @pytest.mark.parametrize("db_kind", ["postgres"], indirect=True)
-async def test_a_remembered_state_another_replica_moved_on_is_read_again(svc: Services, other: Services) -> None:
+async def test_a_remembered_state_another_replica_moved_on_is_read_again(svc: Services, replica: Services) -> None:
     ex = svc.executor
     await ex.record_events([ev(Phase.RUNNING, version=1)])
     await ex.record_events([ev(Phase.RUNNING, version=2)])  # read, written, remembered
     spy = Spy(svc)
-    [failed] = await other.executor.record_events([ev(Phase.FAILED, version=3)])
+    [failed] = await replica.executor.record_events([ev(Phase.FAILED, version=3)])
     assert failed.outcome is Outcome.APPLY
     [late] = await ex.record_events([ev(Phase.RUNNING, version=4)])
     assert spy.guarded == [False] and spy.reads == 1

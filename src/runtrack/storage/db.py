@@ -64,16 +64,11 @@ class Database:
         snapshot inside a transaction too, so nothing is lost. Never write through it.
         """
         if self.is_postgres:
-            async with self.autocommit() as conn:
+            async with self._connect(isolation_level="AUTOCOMMIT") as conn:
                 yield conn
-            return
-        try:
-            async with self.engine.connect() as conn, conn.begin():
+        else:
+            async with self._connect() as conn, conn.begin():
                 yield conn
-        except Exception as exc:
-            if _is_unavailable(exc):
-                raise Unavailable(f"database unavailable: {type(exc).__name__}") from exc
-            raise
 
     @asynccontextmanager
     async def autocommit(self) -> AsyncIterator[AsyncConnection]:
@@ -82,22 +77,21 @@ class Database:
         single-event path, see ``storage/pending.py``)."""
         if not self.is_postgres:
             raise RuntimeError("autocommit connections are used on PostgreSQL only")
-        try:
-            async with self.engine.connect() as conn:
-                yield await conn.execution_options(isolation_level="AUTOCOMMIT")
-        except Exception as exc:
-            if _is_unavailable(exc):
-                raise Unavailable(f"database unavailable: {type(exc).__name__}") from exc
-            raise
+        async with self._connect(isolation_level="AUTOCOMMIT") as conn:
+            yield conn
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
         """A write transaction; committed on success, rolled back on any exception."""
+        async with self._connect(**{_WRITE: True}) as conn, conn.begin():
+            yield conn
+
+    @asynccontextmanager
+    async def _connect(self, **options: Any) -> AsyncIterator[AsyncConnection]:
+        """A pooled connection with ``options``; a lost or unreachable database becomes Unavailable."""
         try:
             async with self.engine.connect() as conn:
-                conn = await conn.execution_options(**{_WRITE: True})
-                async with conn.begin():
-                    yield conn
+                yield await conn.execution_options(**options) if options else conn
         except Exception as exc:
             if _is_unavailable(exc):
                 raise Unavailable(f"database unavailable: {type(exc).__name__}") from exc
