@@ -68,8 +68,8 @@ async def record_events(request: Request) -> Response:
     Malformed input (an unknown phase, a naive time, a missing field) is a 400 and changes nothing.
 
     The busiest endpoint reads and answers its JSON itself (pydantic validates the raw bytes; the
-    answer is encoded once): FastAPI's parameter solving and response validation cost more CPU than
-    the rest of a one-event request's Python.
+    answer is encoded once): FastAPI's parameter solving and response validation were about a tenth
+    of a one-event request's server CPU.
     """
     try:
         body = EventsIn.model_validate_json(await request.body())
