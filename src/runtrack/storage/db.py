@@ -64,7 +64,7 @@ class Database:
         snapshot inside a transaction too, so nothing is lost. Never write through it.
         """
         if self.is_postgres:
-            async with self._connect(isolation_level="AUTOCOMMIT") as conn:
+            async with self.autocommit() as conn:
                 yield conn
         else:
             async with self._connect() as conn, conn.begin():
